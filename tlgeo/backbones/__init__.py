@@ -1,0 +1,209 @@
+"""Backbone registry: choose ImageNet backbones by name, never by editing code.
+
+Every backbone is a headless Keras 3 model that takes **RGB pixels in 0–255** (float32, ``(H, W, 3)``) and starts
+with its own ImageNet preprocessing layer (``preprocess``), so saved models carry their preprocessing. It ends with
+its last feature map (4-D); strategies add pooling and heads. Named *stages* let a strategy truncate the network
+after an early stage or unfreeze only the top K stages.
+
+>>> from tlgeo.backbones import list_backbones, get_backbone
+>>> "efficientnet_lite0" in list_backbones()
+True
+>>> model = get_backbone("efficientnet_lite0", weights="imagenet", input_shape=(128, 128, 3))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tlgeo.errors import ConfigError
+
+if TYPE_CHECKING:
+    import keras
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    """What the registry knows about one backbone.
+
+    Attributes:
+        name: Registry name, e.g. ``"efficientnet_lite0"``.
+        family: ``"efficientnet_lite"`` (offline ImageNet weights), ``"keras_applications"`` or ``"test"``.
+        default_size: Input size (pixels) the ImageNet weights were trained at.
+        feature_dim: Channels of the last feature map (= embedding size after global pooling).
+        stages: Stage names, input side first.
+        stage_outputs: Name of the layer that ends each stage (same order as ``stages``).
+        preprocessing: Human-readable description of the preprocessing layer.
+        pretrained: Whether ``weights="imagenet"`` means real ImageNet weights.
+        description: One line for tables and the UI.
+        builder: ``builder(input_shape, weights) -> keras.Model`` where ``weights`` is ``"imagenet"``, ``None`` or a
+            path to a local weights file.
+        weights_probe: Returns True when ImageNet weights can be loaded *now* without network.
+    """
+
+    name: str
+    family: str
+    default_size: int
+    feature_dim: int
+    stages: tuple[str, ...]
+    stage_outputs: tuple[str, ...]
+    preprocessing: str
+    pretrained: bool
+    description: str
+    builder: Callable[..., keras.Model] = field(repr=False, compare=False)
+    weights_probe: Callable[[], bool] = field(repr=False, compare=False, default=lambda: True)
+
+    def weights_offline(self) -> bool:
+        """True when ImageNet weights are available without network right now."""
+        try:
+            return bool(self.weights_probe())
+        except Exception:
+            return False
+
+
+_REGISTRY: dict[str, BackboneInfo] = {}
+
+
+def register_backbone(info: BackboneInfo) -> BackboneInfo:
+    """Add a backbone to the registry (a later registration with the same name replaces it)."""
+    _REGISTRY[info.name] = info
+    return info
+
+
+def list_backbones(*, include_test: bool = True) -> list[str]:
+    """Registered backbone names, offline-ImageNet ones first.
+
+    Args:
+        include_test: Include ``tiny_cnn`` (random weights, for tests).
+    """
+    order = {"efficientnet_lite": 0, "keras_applications": 1, "test": 2}
+    infos = sorted(_REGISTRY.values(), key=lambda i: (order.get(i.family, 3), i.name))
+    return [i.name for i in infos if include_test or i.family != "test"]
+
+
+def backbone_info(name: str) -> BackboneInfo:
+    """Registry entry for ``name``.
+
+    Raises:
+        ConfigError: Unknown name; the message lists the registered ones.
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"Unknown backbone {name!r}", hint=f"Choose one of: {', '.join(list_backbones())}.") from None
+
+
+def get_backbone(
+    name: str,
+    weights: str | Path | None = "imagenet",
+    input_shape: tuple[int, int, int] | None = None,
+) -> keras.Model:
+    """Build a headless backbone.
+
+    Args:
+        name: Registry name (see :func:`list_backbones`).
+        weights: ``"imagenet"``, ``None`` (random initialisation) or the path of a local weights file.
+        input_shape: ``(H, W, 3)``; default is the backbone's ``default_size``.
+
+    Returns:
+        A Keras model from RGB 0–255 to the last feature map.
+
+    Raises:
+        ConfigError: Unknown backbone, or a bad ``input_shape``.
+        WeightsError: ImageNet weights cannot be had offline (the message names the offline backbones).
+    """
+    info = backbone_info(name)
+    if input_shape is None:
+        input_shape = (info.default_size, info.default_size, 3)
+    if len(input_shape) != 3 or input_shape[-1] != 3 or min(input_shape[:2]) < 32:
+        raise ConfigError(
+            f"input_shape must be (H, W, 3) with H, W >= 32, received input_shape={tuple(input_shape)!r}",
+            hint="Backbones take 3-channel RGB; choose the 3 bands in the tile settings.",
+        )
+    if weights not in ("imagenet", None):
+        weights = Path(weights)
+    return info.builder(tuple(int(v) for v in input_shape), weights)
+
+
+def stage_index_of_layers(model: keras.Model, info: BackboneInfo) -> dict[str, int]:
+    """Map every layer name of a backbone built by :func:`get_backbone` to its stage index (0 = first stage).
+
+    Layers are taken in the model's (topological) order; a layer belongs to the first stage whose output layer has
+    not yet been passed. The input and preprocessing layers belong to stage 0.
+    """
+    ends = {name: i for i, name in enumerate(info.stage_outputs)}
+    mapping: dict[str, int] = {}
+    stage = 0
+    for layer in model.layers:
+        mapping[layer.name] = min(stage, len(info.stages) - 1)
+        if layer.name in ends:
+            stage = ends[layer.name] + 1
+    return mapping
+
+
+def truncate_backbone(model: keras.Model, info: BackboneInfo, stage: str) -> keras.Model:
+    """The backbone up to (and including) the end of ``stage``.
+
+    Raises:
+        ConfigError: ``stage`` is not one of the backbone's stages.
+    """
+    import keras
+
+    if stage not in info.stages:
+        raise ConfigError(
+            f"Backbone {info.name!r} has no stage {stage!r}", hint=f"Its stages are: {', '.join(info.stages)}."
+        )
+    layer = model.get_layer(info.stage_outputs[info.stages.index(stage)])
+    return keras.Model(model.input, layer.output, name=f"{model.name}_to_{stage}")
+
+
+def backbone_table() -> list[dict[str, object]]:
+    """One row per backbone: name, offline ImageNet weights now (yes/no), default input size, parameters, features."""
+    rows = []
+    for name in list_backbones():
+        info = backbone_info(name)
+        rows.append(
+            {
+                "name": name,
+                "imagenet_offline": ("yes" if info.weights_offline() else "no") if info.pretrained else "n/a (test)",
+                "input_size": info.default_size,
+                "params": f"{count_params(name) / 1e6:.2f} M",
+                "features": info.feature_dim,
+                "description": info.description,
+            }
+        )
+    return rows
+
+
+def count_params(name: str) -> int:
+    """Parameters of the headless backbone at its default size (built with random weights; cached)."""
+    if name not in _PARAMS:
+        _PARAMS[name] = int(get_backbone(name, weights=None).count_params())
+    return _PARAMS[name]
+
+
+_PARAMS: dict[str, int] = {}
+
+
+def _register_builtin() -> None:
+    from tlgeo.backbones import tiny
+
+    register_backbone(
+        BackboneInfo(
+            name="tiny_cnn",
+            family="test",
+            default_size=64,
+            feature_dim=tiny.WIDTHS[-1],
+            stages=tiny.STAGES,
+            stage_outputs=tuple(f"{s}_out" for s in tiny.STAGES),
+            preprocessing="x / 127.5 − 1",
+            pretrained=False,
+            description="Tiny random CNN for tests (no ImageNet weights).",
+            builder=lambda input_shape, weights: tiny.build_tiny_cnn(input_shape, weights),
+        )
+    )
+
+
+_register_builtin()

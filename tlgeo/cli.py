@@ -1,0 +1,228 @@
+"""``python -m tlgeo …`` / ``tlgeo …`` — one subcommand per dashboard action.
+
+Errors a user can cause (:class:`tlgeo.errors.TlgeoError`) are printed as one line naming the file or value and the
+fix, with exit status 2; never a traceback. Heavy imports (TensorFlow) happen inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tlgeo import __version__
+from tlgeo.errors import TlgeoError
+
+
+def _print_table(rows: list[dict], columns: list[str] | None = None) -> None:
+    """Print dicts as an aligned plain-text table."""
+    if not rows:
+        print("(nothing)")
+        return
+    columns = columns or list(rows[0])
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+# --------------------------------------------------------------------------------------------- sample / doctor
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sample", help="generate the bundled sample data (deterministic)")
+    p.add_argument("--out", type=Path, default=Path("sample_data"), help="output folder (default: sample_data)")
+    p.add_argument("--task", choices=["roads", "villages", "all"], default="all")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_sample)
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from tlgeo.sample import generate_sample_data
+
+    tasks = ("roads", "villages") if args.task == "all" else (args.task,)
+    written = generate_sample_data(args.out, tasks=tasks, seed=args.seed)
+    for path in written:
+        print(path)
+    return 0
+
+
+def _add_doctor(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="versions, devices TensorFlow sees, cache folder, sample data")
+    p.add_argument("--data", type=Path, default=None, help="sample data folder to check (default: ./sample_data)")
+    p.set_defaults(func=_cmd_doctor)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from tlgeo._utils import cache_dir
+    from tlgeo.devices import device_report, platform_summary
+
+    print(f"tlgeo {__version__}")
+    for key, value in platform_summary().items():
+        print(f"{key:>13}: {value}")
+    report = device_report()
+    print(f"{'devices':>13}: {report.summary}")
+    print(f"{'gpus':>13}: {', '.join(report.gpus) if report.gpus else 'none (training runs on the CPU)'}")
+    print(f"{'cache':>13}: {cache_dir()}")
+    data = args.data or Path(__file__).resolve().parent.parent / "sample_data"
+    for task in ("roads", "villages"):
+        folder = data / task
+        n = len(list((folder / "imagery").glob("*.tif"))) if (folder / "imagery").is_dir() else 0
+        state = f"{folder} ({n} scene(s))" if n else f"missing — run `python -m tlgeo sample --out {data}`"
+        print(f"{'sample ' + task:>13}: {state}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- backbones
+def _add_backbones(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("backbones", help="list backbones: offline weights, input size, parameters")
+    p.set_defaults(func=_cmd_backbones)
+    q = sub.add_parser("imagenet", help="classify photos with an ImageNet backbone used as-is (top-K classes)")
+    q.add_argument("images", nargs="+", type=Path)
+    q.add_argument("--backbone", default="efficientnet_lite0")
+    q.add_argument("--top", type=int, default=5)
+    q.set_defaults(func=_cmd_imagenet)
+
+
+def _cmd_backbones(args: argparse.Namespace) -> int:
+    from tlgeo.backbones import backbone_table
+
+    _print_table(backbone_table())
+    return 0
+
+
+def _cmd_imagenet(args: argparse.Namespace) -> int:
+    from tlgeo.backbones.imagenet import classify_images
+
+    results = classify_images(args.images, backbone=args.backbone, top=args.top)
+    for path, preds in zip(args.images, results, strict=True):
+        print(f"{path}:")
+        for rank, (index, name, prob) in enumerate(preds, start=1):
+            print(f"  {rank}. {name} (class {index}) p={prob:.3f}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- labels
+def _add_labels(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("labels", help="turn field data into labels")
+    lsub = p.add_subparsers(dest="labels_kind", required=True)
+    r = lsub.add_parser("roads", help="phone vibration logs → roughness segments (→ labelled tiles)")
+    r.add_argument("--log", type=Path, nargs="+", required=True, help="raw phone logs and/or RoadRunner segment logs")
+    r.add_argument("--data", type=Path, default=None, help="task folder with imagery/ to label tiles")
+    r.add_argument("--out", type=Path, required=True, help="segments GeoJSON to write")
+    r.add_argument("--tiles-out", type=Path, default=None, help="labelled tile index GeoJSON (default: beside --out)")
+    r.add_argument("--min-speed", type=float, default=None, help="km/h (default 20)")
+    r.add_argument("--segment-length", type=float, default=None, help="metres (default 50)")
+    r.add_argument("--overwrite", action="store_true")
+    r.set_defaults(func=_cmd_labels_roads)
+    v = lsub.add_parser("villages", help="village indicators → per-tile multi-task labels")
+    v.add_argument("--indicators", type=Path, required=True, help="CSV, GeoJSON or GPKG of villages")
+    v.add_argument("--data", type=Path, required=True, help="task folder with imagery/")
+    v.add_argument("--out", type=Path, required=True, help="labelled tile index GeoJSON to write")
+    v.add_argument("--overwrite", action="store_true")
+    v.set_defaults(func=_cmd_labels_villages)
+
+
+def _cmd_labels_roads(args: argparse.Namespace) -> int:
+    from tlgeo.labels.roads import run_labels_roads
+
+    return run_labels_roads(args)
+
+
+def _cmd_labels_villages(args: argparse.Namespace) -> int:
+    from tlgeo.labels.villages import run_labels_villages
+
+    return run_labels_villages(args)
+
+
+# --------------------------------------------------------------------------------------------- train / compare / runs
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from tlgeo.train_cli import add_train_arguments
+
+    p = sub.add_parser("train", help="train one run (prints the run folder on its last line)")
+    add_train_arguments(p, compare=False)
+    p.set_defaults(func=_cmd_train)
+    c = sub.add_parser("compare", help="several strategies on the same folds, one table")
+    add_train_arguments(c, compare=True)
+    c.set_defaults(func=_cmd_compare)
+    r = sub.add_parser("runs", help="list saved runs")
+    r.add_argument("--runs", type=Path, default=Path("runs"))
+    r.set_defaults(func=_cmd_runs)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from tlgeo.train_cli import run_train
+
+    return run_train(args)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from tlgeo.train_cli import run_compare
+
+    return run_compare(args)
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from tlgeo.runs import list_runs
+
+    _print_table([r.summary_row() for r in list_runs(args.runs)])
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- predict
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict tiles, folders or whole scenes with a saved run")
+    p.add_argument("inputs", nargs="+", type=Path, help="tiles, folders of tiles, or scenes")
+    p.add_argument("--run", type=Path, required=True, help="run folder (runs/<run_id>)")
+    p.add_argument("--out", type=Path, required=True, help="predictions GeoJSON (EPSG:4326)")
+    p.add_argument("--geotiff", type=Path, default=None, help="also write class + probability GeoTIFF (one scene)")
+    p.add_argument("--csv", type=Path, default=None, help="also write a CSV table")
+    p.add_argument("--stride", type=int, default=None, help="window step for scenes (default: the run's)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_cmd_predict)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from tlgeo.predict import run_predict_cli
+
+    return run_predict_cli(args)
+
+
+# --------------------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tlgeo`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="tlgeo",
+        description="Transfer learning on satellite imagery: road quality from phone vibration, village indicators "
+        "from census data. See README.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"tlgeo {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_sample, _add_doctor, _add_backbones, _add_labels, _add_train, _add_predict):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TlgeoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def print_json(data: object) -> None:
+    """Print JSON for machine-readable command output."""
+    print(json.dumps(data, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,223 @@
+"""Settings as explicit dataclasses. Every run saves the ones it used (``config.json``); nothing hides in globals.
+
+A task folder may hold a ``tlgeo.toml`` with the sections below; anything left out keeps its default::
+
+    task = "roads"              # or "villages"
+
+    [tiles]
+    size = 64                   # tile edge in pixels when scenes are cut into a grid
+    stride = 64                 # step between windows (< size means overlap)
+
+    [tiles.bands]
+    bands = [1, 2, 3]           # 1-based band numbers mapped to R, G, B
+    scaling = "none"            # "none" (8-bit data), "percentile" or "fixed"
+
+    [roads]
+    min_speed_kmh = 20
+    segment_length_m = 50
+
+    [villages]
+    indicators = ["ASSET", "BF", "CHH", "FC", "MSL", "MSW", "LIT"]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tlgeo._utils import from_dict
+from tlgeo.errors import ConfigError, DataFileError
+
+SETTINGS_FILE = "tlgeo.toml"
+SCALINGS = ("none", "percentile", "fixed")
+TASKS = ("roads", "villages")
+DEFAULT_INDICATORS = ("ASSET", "BF", "CHH", "FC", "MSL", "MSW", "LIT")
+INDICATOR_NAMES = {
+    "ASSET": "household assets",
+    "BF": "bathroom facility",
+    "CHH": "condition of households",
+    "FC": "fuel for cooking",
+    "MSL": "main source of light",
+    "MSW": "main source of water",
+    "LIT": "literacy",
+}
+
+
+@dataclass(frozen=True)
+class BandConfig:
+    """How a raster's bands become the 3 channels (0–255) a backbone sees.
+
+    Attributes:
+        bands: 1-based band numbers for R, G, B. ``None`` takes bands 1-2-3 of a 3-band raster or repeats the only
+            band of a 1-band raster; any other band count must be chosen explicitly.
+        scaling: ``"none"`` keeps 8-bit values as they are (other dtypes are refused); ``"percentile"`` stretches
+            each band between ``percentiles`` of its valid pixels (computed once per source file); ``"fixed"``
+            maps ``value_range`` linearly to 0–255 for every band.
+        percentiles: Lower and upper percentile for ``"percentile"`` scaling.
+        value_range: ``(low, high)`` for ``"fixed"`` scaling, e.g. ``(0, 3000)`` for reflectance × 10⁴.
+    """
+
+    bands: tuple[int, ...] | None = None
+    scaling: str = "none"
+    percentiles: tuple[float, float] = (2.0, 98.0)
+    value_range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.scaling not in SCALINGS:
+            raise ConfigError(f"Unknown scaling {self.scaling!r}", hint=f"Use one of: {', '.join(SCALINGS)}.")
+        if self.bands is not None:
+            if len(self.bands) not in (1, 3) or any((not isinstance(b, int)) or b < 1 for b in self.bands):
+                raise ConfigError(
+                    f"bands must be 1 or 3 band numbers counted from 1, received {self.bands!r}",
+                    hint="For example bands = [3, 2, 1] for a BGR raster or [4, 3, 2] for Sentinel-2 true colour.",
+                )
+        lo, hi = self.percentiles
+        if not 0 <= lo < hi <= 100:
+            raise ConfigError(f"percentiles must satisfy 0 <= low < high <= 100, received {self.percentiles!r}")
+        if self.scaling == "fixed":
+            if self.value_range is None or not self.value_range[0] < self.value_range[1]:
+                raise ConfigError(
+                    f"scaling='fixed' needs value_range=(low, high) with low < high, received {self.value_range!r}"
+                )
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """How scenes are cut into tiles.
+
+    Attributes:
+        size: Tile edge in pixels.
+        stride: Step between windows in pixels (``None``: equal to ``size``; smaller means overlap).
+        bands: Band selection and scaling.
+    """
+
+    size: int = 64
+    stride: int | None = None
+    bands: BandConfig = field(default_factory=BandConfig)
+
+    def __post_init__(self) -> None:
+        if self.size < 8:
+            raise ConfigError(f"tile size must be at least 8 pixels, received size={self.size}")
+        if self.stride is not None and self.stride < 1:
+            raise ConfigError(f"tile stride must be a positive number of pixels, received stride={self.stride}")
+
+    @property
+    def step(self) -> int:
+        """The stride actually used."""
+        return self.stride or self.size
+
+
+@dataclass(frozen=True)
+class RoadLabelConfig:
+    """Phone vibration → road segments → classes.
+
+    Attributes:
+        min_speed_kmh: Samples slower than this are dropped (vibration at walking pace says little about the road).
+        segment_length_m: Drives are cut into segments of this many metres travelled.
+        roughness: Index used for classes: ``"iri_proxy"`` (speed-normalised vertical displacement, m/km-like)
+            or ``"rms"`` (RMS of vertical acceleration, m/s²).
+        classes: Ordered class names, smoothest first.
+        thresholds: Absolute class boundaries in roughness units (len = classes − 1); ``None`` uses per-device
+            quantiles, which cancels the different gains of different phones.
+        quantiles: Per-device quantile boundaries (default: equal shares).
+        max_segment_factor: Segments longer than this × ``segment_length_m`` (GPS dropouts) are flagged and not
+            used for tile labels.
+        min_tile_length_m: A tile needs at least this much driven length crossing it to get a label.
+    """
+
+    min_speed_kmh: float = 20.0
+    segment_length_m: float = 50.0
+    roughness: str = "iri_proxy"
+    classes: tuple[str, ...] = ("good", "fair", "poor")
+    thresholds: tuple[float, ...] | None = None
+    quantiles: tuple[float, ...] | None = None
+    max_segment_factor: float = 3.0
+    min_tile_length_m: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.roughness not in ("iri_proxy", "rms"):
+            raise ConfigError(f"Unknown roughness index {self.roughness!r}", hint="Use 'iri_proxy' or 'rms'.")
+        if len(self.classes) < 2:
+            raise ConfigError(f"Need at least 2 road classes, received {self.classes!r}")
+        for name, cuts in (("thresholds", self.thresholds), ("quantiles", self.quantiles)):
+            if cuts is not None:
+                if len(cuts) != len(self.classes) - 1:
+                    raise ConfigError(
+                        f"{name} must have {len(self.classes) - 1} values for {len(self.classes)} classes, "
+                        f"received {cuts!r}"
+                    )
+                if list(cuts) != sorted(cuts):
+                    raise ConfigError(f"{name} must be increasing, received {cuts!r}")
+        if self.quantiles is not None and not all(0 < q < 1 for q in self.quantiles):
+            raise ConfigError(f"quantiles must lie strictly between 0 and 1, received {self.quantiles!r}")
+        if self.segment_length_m <= 0 or self.min_speed_kmh < 0:
+            raise ConfigError("segment_length_m must be > 0 and min_speed_kmh >= 0")
+
+
+@dataclass(frozen=True)
+class VillageLabelConfig:
+    """Census indicators → per-tile multi-task targets.
+
+    Attributes:
+        indicators: Indicator columns to use (each becomes one task).
+        id_column: Column holding the village identifier.
+        levels: Number of levels fractions are binned into (integer levels 0..levels−1 are kept as they are).
+        bins: Saved cut points per indicator (filled in when fractions are binned, so prediction reports the
+            same bins).
+    """
+
+    indicators: tuple[str, ...] = DEFAULT_INDICATORS
+    id_column: str = "village_id"
+    levels: int = 3
+    bins: dict[str, list[float]] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.indicators:
+            raise ConfigError("Need at least one indicator column in villages.indicators")
+        if self.levels < 2:
+            raise ConfigError(f"levels must be at least 2, received {self.levels}")
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """Everything read from a task folder's ``tlgeo.toml`` (defaults where the file is silent)."""
+
+    task: str = "roads"
+    tiles: TileConfig = field(default_factory=TileConfig)
+    roads: RoadLabelConfig = field(default_factory=RoadLabelConfig)
+    villages: VillageLabelConfig = field(default_factory=VillageLabelConfig)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"Unknown task {self.task!r}", hint=f"Use one of: {', '.join(TASKS)}.")
+
+
+def load_settings(taskdir: str | Path, task: str | None = None) -> TaskSettings:
+    """Read ``tlgeo.toml`` from a task folder (defaults if there is none).
+
+    Args:
+        taskdir: The task folder.
+        task: Overrides the file's ``task`` when given.
+
+    Raises:
+        DataFileError: The folder does not exist, or the settings file is not valid TOML.
+        ConfigError: A setting is unknown or has an unusable value.
+    """
+    taskdir = Path(taskdir)
+    if not taskdir.is_dir():
+        raise DataFileError(
+            f"Task folder {taskdir} does not exist", hint="Pass a folder holding imagery/ and labels.", path=taskdir
+        )
+    path = taskdir / SETTINGS_FILE
+    data: dict = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise DataFileError(
+                f"{path} is not valid TOML: {exc}", hint="Fix the file or delete it.", path=path
+            ) from exc
+    if task is not None:
+        data["task"] = task
+    return from_dict(TaskSettings, data, where=str(path))

@@ -1,0 +1,92 @@
+"""Which devices TensorFlow sees, and the distribution strategy / precision policy that follows from them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    """What training will run on."""
+
+    gpus: tuple[str, ...]
+    cpus: int
+    logical_cpus: tuple[str, ...]
+    mixed_precision: bool
+
+    @property
+    def summary(self) -> str:
+        """One line for the CLI and the sidebar, e.g. ``'CPU (2 cores)'`` or ``'2 × GPU (NVIDIA H100)'``."""
+        if self.gpus:
+            return f"{len(self.gpus)} × GPU ({', '.join(sorted(set(self.gpus)))})" + (
+                ", mixed precision" if self.mixed_precision else ""
+            )
+        return f"CPU ({self.cpus} cores)"
+
+
+def device_report() -> DeviceReport:
+    """Ask TensorFlow which devices it sees (imports TensorFlow)."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    names = []
+    for gpu in gpus:
+        try:
+            details = tf.config.experimental.get_device_details(gpu)
+            names.append(details.get("device_name", gpu.name))
+        except (ValueError, RuntimeError):
+            names.append(gpu.name)
+    logical = tuple(d.name for d in tf.config.list_logical_devices("CPU"))
+    return DeviceReport(gpus=tuple(names), cpus=os.cpu_count() or 1, logical_cpus=logical, mixed_precision=bool(gpus))
+
+
+def distribution_strategy(devices: list[str] | None = None):
+    """``MirroredStrategy`` across the GPUs found (or across ``devices``), else the default strategy.
+
+    Args:
+        devices: Explicit device names, e.g. ``["/cpu:0", "/cpu:1"]`` to exercise the multi-device path on CPU.
+    """
+    import tensorflow as tf
+
+    if devices:
+        return tf.distribute.MirroredStrategy(devices=devices)
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def split_cpu(n: int = 2) -> list[str]:
+    """Split the CPU into ``n`` logical devices (must run before TensorFlow initialises its devices)."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    with contextlib.suppress(RuntimeError):  # already initialised: use what exists
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+    return [d.name for d in tf.config.list_logical_devices("CPU")]
+
+
+def platform_summary() -> dict[str, str]:
+    """Python, OS and key package versions (no TensorFlow import)."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in (
+        "tensorflow",
+        "keras",
+        "rasterio",
+        "geopandas",
+        "numpy",
+        "pandas",
+        "scikit-learn",
+        "streamlit",
+        "plotly",
+    ):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out

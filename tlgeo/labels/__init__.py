@@ -1,0 +1,86 @@
+"""Labels from the field: phone vibration → road quality (:mod:`.roads`); census indicators → village labels
+(:mod:`.villages`). Neither module imports Keras.
+
+:func:`load_task` reads a task folder (``imagery/`` + ``vibration/`` or ``villages.*`` + optional ``tlgeo.toml``) and
+returns a :class:`TaskData`: the tile index with one integer target column per task (``-1`` = no label).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tlgeo.config import TaskSettings, load_settings
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+ROAD_TARGET = "quality"
+
+
+@dataclass
+class TaskData:
+    """A task folder turned into labelled tiles.
+
+    Attributes:
+        task: ``"roads"`` or ``"villages"``.
+        settings: Settings used (from ``tlgeo.toml`` and defaults).
+        tiles: Tile index (see :mod:`tlgeo.tiles`) plus one int column per target; ``-1`` where there is no label
+            (undriven roads, missing indicator values, tiles without a village). Roads also carry ``roughness``
+            and ``driven_length_m``; villages carry ``village_id``.
+        targets: Target column → ordered class names, e.g. ``{"quality": ["good", "fair", "poor"]}`` or
+            ``{"ASSET": ["0", "1", "2"], ...}``.
+        report: Human-readable lines on what was dropped, flagged or masked and why (with counts).
+        vectors: The field data as geometries in EPSG:4326: labelled road segments or villages.
+        bins: Cut points used to make classes (per device for roads, per indicator for villages), saved with runs.
+    """
+
+    task: str
+    settings: TaskSettings
+    tiles: gpd.GeoDataFrame
+    targets: dict[str, list[str]]
+    report: list[str] = field(default_factory=list)
+    vectors: gpd.GeoDataFrame | None = None
+    bins: dict | None = None
+
+    @property
+    def multi_task(self) -> bool:
+        """More than one target (villages)."""
+        return len(self.targets) > 1
+
+    def labelled(self) -> gpd.GeoDataFrame:
+        """Tiles with at least one target label."""
+        mask = (self.tiles[list(self.targets)] >= 0).any(axis=1)
+        return self.tiles[mask]
+
+    def unlabelled(self) -> gpd.GeoDataFrame:
+        """Tiles with no label at all (e.g. roads nobody drove)."""
+        mask = (self.tiles[list(self.targets)] >= 0).any(axis=1)
+        return self.tiles[~mask]
+
+    def class_counts(self) -> dict[str, dict[str, int]]:
+        """Labelled tiles per class, per target."""
+        out = {}
+        for target, classes in self.targets.items():
+            col = self.tiles[target]
+            out[target] = {c: int((col == i).sum()) for i, c in enumerate(classes)}
+        return out
+
+
+def load_task(taskdir: str | Path, task: str | None = None, settings: TaskSettings | None = None) -> TaskData:
+    """Read a task folder into labelled tiles.
+
+    Args:
+        taskdir: Folder with ``imagery/`` and ``vibration/`` (roads) or ``villages.csv|geojson|gpkg`` (villages).
+        task: ``"roads"`` or ``"villages"``; default from ``tlgeo.toml`` (``task = …``), else ``"roads"``.
+        settings: Use these settings instead of reading ``tlgeo.toml``.
+    """
+    settings = settings or load_settings(taskdir, task=task)
+    if settings.task == "roads":
+        from tlgeo.labels.roads import load_roads_task
+
+        return load_roads_task(taskdir, settings)
+    from tlgeo.labels.villages import load_villages_task
+
+    return load_villages_task(taskdir, settings)

@@ -1,0 +1,474 @@
+"""Read tiles and scenes with rasterio; cut scenes into windows; build the tile index.
+
+A *tile* is a georeferenced image chip: a GeoTIFF in any CRS (uint8, uint16 or float; 1–N bands; nodata honoured),
+or a PNG/JPEG with a world file (``.pgw``/``.jgw``/``.wld``, CRS from a ``.prj`` beside it) or with explicit bounds.
+Scenes are read window by window: cutting one tile never loads the whole scene.
+
+The *tile index* is a GeoDataFrame with one row per tile — ``tile_id``, ``path``, ``window``
+(``(col_off, row_off, width, height)`` in pixels of ``path``), ``source``, ``row``, ``col``, ``crs`` and the footprint
+``geometry`` in the CRS of the first raster. :func:`footprints_4326` reprojects it for maps and export.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.transform import Affine, from_bounds
+from rasterio.windows import Window
+from shapely.geometry import box
+
+from tlgeo.config import BandConfig
+from tlgeo.errors import BandError, DataFileError, GeoreferenceError, RasterError
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+WORLD_FILE_SUFFIXES = {
+    ".png": (".pgw", ".pngw", ".wld"),
+    ".jpg": (".jgw", ".jpgw", ".wld"),
+    ".jpeg": (".jgw", ".jpegw", ".wld"),
+    ".tif": (".tfw", ".tifw", ".wld"),
+    ".tiff": (".tfw", ".tiffw", ".wld"),
+}
+INDEX_COLUMNS = ["tile_id", "path", "window", "source", "row", "col", "crs", "geometry"]
+_STATS_MAX_PIXELS = 1024
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """What a raster holds, as far as tlgeo cares."""
+
+    path: Path
+    width: int
+    height: int
+    count: int
+    dtype: str
+    crs: CRS
+    transform: Affine
+    nodata: float | None
+    alpha_band: int | None
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) in ``crs``."""
+        left, top = self.transform @ (0, 0)
+        right, bottom = self.transform @ (self.width, self.height)
+        return (min(left, right), min(bottom, top), max(left, right), max(bottom, top))
+
+    @property
+    def data_bands(self) -> int:
+        """Band count without the alpha band."""
+        return self.count - (1 if self.alpha_band else 0)
+
+    @property
+    def resolution(self) -> float:
+        """Pixel size in CRS units (mean of x and y)."""
+        return float((abs(self.transform.a) + abs(self.transform.e)) / 2)
+
+
+@dataclass
+class Tile:
+    """One tile read and scaled for a backbone.
+
+    Attributes:
+        image: float32 array (H, W, 3) with values in 0–255; invalid (nodata) pixels are 0.
+        valid: bool array (H, W), True where every selected band has data.
+        crs: CRS of the source raster.
+        transform: Affine transform of this tile's pixels.
+        path: Source file.
+        window: ``(col_off, row_off, width, height)`` read from the source.
+    """
+
+    image: np.ndarray
+    valid: np.ndarray
+    crs: CRS
+    transform: Affine
+    path: Path
+    window: tuple[int, int, int, int]
+
+    @property
+    def valid_fraction(self) -> float:
+        """Share of pixels with data."""
+        return float(self.valid.mean()) if self.valid.size else 0.0
+
+
+def _check_file(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(f"Raster file {path} does not exist", hint="Check the path or the task folder.", path=path)
+    if path.is_dir():
+        raise DataFileError(f"{path} is a folder, not a raster file", hint="Pass the raster file itself.", path=path)
+    if path.stat().st_size == 0:
+        raise DataFileError(f"Raster file {path} is empty (0 bytes)", hint="Copy or export the file again.", path=path)
+    return path
+
+
+def _world_file_crs(path: Path) -> CRS | None:
+    prj = path.with_suffix(".prj")
+    if prj.exists():
+        try:
+            return CRS.from_wkt(prj.read_text(encoding="utf-8", errors="replace").strip())
+        except Exception as exc:  # rasterio raises CRSError; report it as a georeference problem
+            raise GeoreferenceError(
+                f"{prj} does not hold a readable CRS ({exc})",
+                hint="Write the CRS as WKT into the .prj file, e.g. from QGIS or pyproj.",
+                path=prj,
+            ) from exc
+    return None
+
+
+def raster_info(
+    path: str | Path,
+    *,
+    bounds: Sequence[float] | None = None,
+    crs: CRS | str | int | None = None,
+) -> RasterInfo:
+    """Open a raster and check its georeference.
+
+    Args:
+        path: GeoTIFF, or PNG/JPEG with a world file (+ ``.prj``) or with ``bounds`` and ``crs``.
+        bounds: ``(left, bottom, right, top)`` for an image without a world file.
+        crs: CRS of ``bounds`` (or of a world file without ``.prj``).
+
+    Raises:
+        DataFileError: Missing or empty file.
+        RasterError: Not a raster, or corrupt.
+        GeoreferenceError: No CRS, or no georeference and no ``bounds``.
+    """
+    path = _check_file(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as ds:
+                transform = ds.transform
+                ds_crs = ds.crs
+                interp = ds.colorinterp
+                info = dict(width=ds.width, height=ds.height, count=ds.count, dtype=ds.dtypes[0], nodata=ds.nodata)
+    except RasterioIOError as exc:
+        raise RasterError(
+            f"{path} is not a readable raster ({exc})",
+            hint="Use a GeoTIFF, or a PNG/JPEG with a world file; re-export the file if it is damaged.",
+            path=path,
+        ) from exc
+    alpha = next((i + 1 for i, c in enumerate(interp) if c == ColorInterp.alpha), None)
+    if bounds is not None:
+        if len(bounds) != 4 or not (bounds[0] < bounds[2] and bounds[1] < bounds[3]):
+            raise GeoreferenceError(
+                f"bounds for {path} must be (left, bottom, right, top) with left < right and bottom < top, "
+                f"received {tuple(bounds)!r}",
+                path=path,
+            )
+        transform = from_bounds(*bounds, info["width"], info["height"])
+    elif transform.is_identity:
+        raise GeoreferenceError(
+            f"{path} has no georeference",
+            hint=f"Put a world file ({', '.join(WORLD_FILE_SUFFIXES.get(path.suffix.lower(), ('.wld',)))}) and a .prj "
+            "beside it, or give its bounds and CRS.",
+            path=path,
+        )
+    if crs is not None:
+        ds_crs = CRS.from_user_input(crs)
+    if ds_crs is None:
+        ds_crs = _world_file_crs(path)
+    if ds_crs is None:
+        raise GeoreferenceError(
+            f"{path} has no CRS",
+            hint="Assign one (e.g. `gdal_edit.py -a_srs EPSG:32737 FILE`), put a .prj beside the file, or pass crs=.",
+            path=path,
+        )
+    return RasterInfo(path=path, crs=ds_crs, transform=transform, alpha_band=alpha, **info)
+
+
+def resolve_bands(info: RasterInfo, bands: BandConfig) -> tuple[int, int, int]:
+    """The three 1-based bands read for R, G, B.
+
+    Raises:
+        BandError: A band number is out of range, or the raster has a band count that needs an explicit choice.
+    """
+    n = info.data_bands
+    if bands.bands is None:
+        if n == 3:
+            return (1, 2, 3)
+        if n == 1:
+            return (1, 1, 1)
+        raise BandError(
+            f"{info.path} has {n} bands; tlgeo will not guess which three to use",
+            hint="Choose them explicitly, e.g. bands = [3, 2, 1] (in tlgeo.toml [tiles.bands] or --bands 3,2,1).",
+            path=info.path,
+        )
+    chosen = tuple(bands.bands) * 3 if len(bands.bands) == 1 else tuple(bands.bands)
+    bad = [b for b in chosen if b > info.count]
+    if bad:
+        raise BandError(
+            f"Band {bad[0]} requested but {info.path} has only {info.count} band(s)",
+            hint=f"Use band numbers from 1 to {info.count}.",
+            path=info.path,
+        )
+    return chosen  # type: ignore[return-value]
+
+
+def _check_scaling(info: RasterInfo, bands: BandConfig) -> None:
+    if bands.scaling == "none" and info.dtype != "uint8":
+        raise RasterError(
+            f"{info.path} holds {info.dtype} data, which cannot be used without scaling",
+            hint="Set scaling = 'percentile' (per-band 2–98 % stretch) or scaling = 'fixed' with value_range.",
+            path=info.path,
+        )
+
+
+@functools.lru_cache(maxsize=256)
+def _percentile_stats(
+    path: str, mtime_ns: int, bands: tuple[int, ...], percentiles: tuple[float, float]
+) -> tuple[tuple[float, float], ...]:
+    with rasterio.open(path) as ds:
+        scale = max(ds.width, ds.height) / _STATS_MAX_PIXELS
+        shape = (max(1, int(ds.height / max(scale, 1))), max(1, int(ds.width / max(scale, 1))))
+        data = ds.read(list(bands), out_shape=(len(bands), *shape), resampling=Resampling.nearest, masked=True)
+    stats = []
+    for band in data:
+        values = band.compressed().astype("float64")
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            stats.append((0.0, 1.0))
+            continue
+        lo, hi = np.percentile(values, percentiles)
+        stats.append((float(lo), float(hi) if hi > lo else float(lo) + 1.0))
+    return tuple(stats)
+
+
+def band_stats(path: str | Path, bands: BandConfig, info: RasterInfo | None = None) -> tuple[tuple[float, float], ...]:
+    """Per-band (low, high) values that map to 0 and 255 under ``bands.scaling``.
+
+    Percentile stats are computed once per source file (on a decimated read of valid pixels), so every window of a
+    scene is scaled the same way.
+    """
+    info = info or raster_info(path)
+    chosen = resolve_bands(info, bands)
+    if bands.scaling == "fixed":
+        return (tuple(bands.value_range),) * 3  # type: ignore[return-value]
+    if bands.scaling == "none":
+        return ((0.0, 255.0),) * 3
+    p = Path(path)
+    return _percentile_stats(str(p.resolve()), p.stat().st_mtime_ns, chosen, tuple(bands.percentiles))
+
+
+def scale_bands(data: np.ndarray, stats: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Map (3, H, W) band values linearly from each band's (low, high) onto 0–255, clipped; returns (H, W, 3) float32."""
+    out = np.empty((data.shape[1], data.shape[2], 3), dtype="float32")
+    for i, (lo, hi) in enumerate(stats):
+        band = data[i].astype("float32")
+        out[..., i] = np.clip((band - lo) * (255.0 / (hi - lo)), 0.0, 255.0)
+    return np.nan_to_num(out, nan=0.0, posinf=255.0, neginf=0.0)
+
+
+def read_tile(
+    path: str | Path,
+    window: Sequence[int] | Window | None = None,
+    bands: BandConfig | None = None,
+    *,
+    out_size: int | None = None,
+    bounds: Sequence[float] | None = None,
+    crs: CRS | str | int | None = None,
+    info: RasterInfo | None = None,
+) -> Tile:
+    """Read one tile (a window of a scene, or a whole small file) as 3 channels in 0–255.
+
+    Args:
+        path: Raster file.
+        window: ``(col_off, row_off, width, height)`` or a rasterio ``Window``; ``None`` reads the whole file.
+        bands: Band selection and scaling (default: 3-band or 1-band 8-bit, unscaled).
+        out_size: Resample the tile to ``out_size`` × ``out_size`` pixels (bilinear) while reading.
+        bounds: ``(left, bottom, right, top)`` for an image without a world file.
+        crs: CRS for ``bounds``.
+        info: Already-opened :class:`RasterInfo` (saves re-checking the file).
+
+    Returns:
+        A :class:`Tile`; pixels where any selected band is nodata (or alpha is 0) are 0 and ``valid`` is False.
+
+    Raises:
+        RasterError / GeoreferenceError / BandError: with the file named and the fix.
+    """
+    bands = bands or BandConfig()
+    info = info or raster_info(path, bounds=bounds, crs=crs)
+    chosen = resolve_bands(info, bands)
+    _check_scaling(info, bands)
+    if window is None:
+        win = Window(0, 0, info.width, info.height)
+    elif isinstance(window, Window):
+        win = window
+    else:
+        win = Window(*[int(v) for v in window])
+    if (
+        win.col_off < 0
+        or win.row_off < 0
+        or win.col_off + win.width > info.width
+        or win.row_off + win.height > info.height
+    ):
+        raise RasterError(
+            f"Window {tuple(int(v) for v in (win.col_off, win.row_off, win.width, win.height))} lies outside "
+            f"{info.path} ({info.width} × {info.height} px)",
+            hint="Rebuild the tile index for this file.",
+            path=info.path,
+        )
+    stats = band_stats(info.path, bands, info)
+    shape = (out_size, out_size) if out_size else (int(win.height), int(win.width))
+    unique = sorted(set(chosen))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(info.path) as ds:
+                data = ds.read(unique, window=win, out_shape=(len(unique), *shape), resampling=Resampling.bilinear)
+                masks = ds.read_masks(
+                    unique, window=win, out_shape=(len(unique), *shape), resampling=Resampling.nearest
+                )
+    except RasterioIOError as exc:
+        raise RasterError(
+            f"Reading {info.path} failed ({exc})", hint="The file may be truncated; export it again.", path=info.path
+        ) from exc
+    pos = {b: i for i, b in enumerate(unique)}
+    data = data[[pos[b] for b in chosen]]
+    valid = np.all(masks > 0, axis=0)
+    if np.issubdtype(data.dtype, np.floating):
+        valid &= np.all(np.isfinite(data), axis=0)
+    image = scale_bands(data, stats)
+    image[~valid] = 0.0
+    transform = rasterio.windows.transform(win, info.transform)
+    if out_size:
+        transform = transform @ Affine.scale(win.width / out_size, win.height / out_size)
+    return Tile(
+        image=image,
+        valid=valid,
+        crs=info.crs,
+        transform=transform,
+        path=info.path,
+        window=(int(win.col_off), int(win.row_off), int(win.width), int(win.height)),
+    )
+
+
+def window_offsets(length: int, size: int, stride: int) -> list[int]:
+    """Offsets of windows of ``size`` every ``stride`` pixels; the last window ends exactly at ``length``."""
+    if size > length:
+        return []
+    offsets = list(range(0, length - size + 1, stride))
+    if offsets[-1] + size < length:
+        offsets.append(length - size)
+    return offsets
+
+
+def scene_windows(info: RasterInfo, size: int, stride: int | None = None) -> list[tuple[int, int, int, int, int, int]]:
+    """Grid of windows over a scene: ``(row, col, col_off, row_off, size, size)``, reaching the right and bottom edges.
+
+    Raises:
+        RasterError: The tile size is larger than the scene.
+    """
+    stride = stride or size
+    if size > info.width or size > info.height:
+        raise RasterError(
+            f"Tile size {size} px is larger than {info.path} ({info.width} × {info.height} px)",
+            hint=f"Use a tile size of at most {min(info.width, info.height)} px, or treat the file as one tile.",
+            path=info.path,
+        )
+    rows = window_offsets(info.height, size, stride)
+    cols = window_offsets(info.width, size, stride)
+    return [(r, c, co, ro, size, size) for r, ro in enumerate(rows) for c, co in enumerate(cols)]
+
+
+def find_rasters(folder: str | Path) -> list[Path]:
+    """Raster files (``.tif``, ``.tiff``, ``.png``, ``.jpg``, ``.jpeg``) in a folder and its sub-folders, sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataFileError(f"Imagery folder {folder} does not exist", hint="Put GeoTIFFs in imagery/.", path=folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES)
+    if not files:
+        raise DataFileError(
+            f"No raster files in {folder}", hint=f"Add files ending in {', '.join(RASTER_SUFFIXES)}.", path=folder
+        )
+    return files
+
+
+def _window_valid_fraction(path: Path, window: tuple[int, int, int, int]) -> float:
+    with rasterio.open(path) as ds:
+        w = Window(*window)
+        shape = (max(1, int(w.height) // 4), max(1, int(w.width) // 4))
+        mask = ds.dataset_mask(window=w, out_shape=shape, resampling=Resampling.nearest)
+    return float((mask > 0).mean())
+
+
+def tile_index(
+    sources: str | Path | Iterable[str | Path],
+    size: int | None = None,
+    stride: int | None = None,
+    *,
+    skip_empty: bool = False,
+) -> gpd.GeoDataFrame:
+    """Build the tile index for a folder or a list of raster files.
+
+    Args:
+        sources: A folder (searched recursively), one file, or several files.
+        size: Cut every raster into ``size`` × ``size`` windows; ``None`` makes each file one tile.
+        stride: Window step (default ``size``); the last row and column of windows always reach the scene edge.
+        skip_empty: Leave out windows with no valid pixel (all nodata).
+
+    Returns:
+        GeoDataFrame with :data:`INDEX_COLUMNS`, in the CRS of the first raster (footprints of rasters in other CRSs
+        are reprojected into it; their own CRS stays in the ``crs`` column).
+    """
+    if isinstance(sources, (str, Path)):
+        p = Path(sources)
+        files = find_rasters(p) if p.is_dir() else [p]
+    else:
+        files = [Path(s) for s in sources]
+    if not files:
+        raise DataFileError("No raster files given", hint="Pass a folder or at least one GeoTIFF.")
+    infos = [raster_info(f) for f in files]
+    stems = [f.stem for f in files]
+    dup = {s for s in stems if stems.count(s) > 1}
+    frames = []
+    index_crs = infos[0].crs
+    for f, info in zip(files, infos, strict=True):
+        source = f"{f.parent.name}_{f.stem}" if f.stem in dup else f.stem
+        if size is None:
+            wins = [(0, 0, 0, 0, info.width, info.height)]
+        else:
+            wins = scene_windows(info, size, stride)
+        rows = []
+        for r, c, co, ro, w, h in wins:
+            window = (co, ro, w, h)
+            if skip_empty and _window_valid_fraction(info.path, window) == 0.0:
+                continue
+            t = rasterio.windows.transform(Window(*window), info.transform)
+            x0, y0 = t @ (0, 0)
+            x1, y1 = t @ (w, h)
+            rows.append(
+                {
+                    "tile_id": source if size is None else f"{source}_r{r:03d}_c{c:03d}",
+                    "path": str(info.path),
+                    "window": window,
+                    "source": source,
+                    "row": r,
+                    "col": c,
+                    "crs": info.crs.to_string(),
+                    "geometry": box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)),
+                }
+            )
+        frame = gpd.GeoDataFrame(rows, columns=INDEX_COLUMNS, geometry="geometry", crs=info.crs)
+        if info.crs != index_crs:
+            frame = frame.to_crs(index_crs)
+        frames.append(frame)
+    index = gpd.GeoDataFrame(gpd.pd.concat(frames, ignore_index=True), geometry="geometry", crs=index_crs)
+    return index
+
+
+def footprints_4326(index: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The tile index with footprints in EPSG:4326 (lon/lat), for maps and export."""
+    if index.crs is None:
+        raise GeoreferenceError("The tile index has no CRS", hint="Build it with tlgeo.tiles.tile_index.")
+    return index.to_crs(4326)
