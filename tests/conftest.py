@@ -65,3 +65,52 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
         monkeypatch.setenv("TLGEO_CACHE", shared)
     else:
         monkeypatch.setenv("TLGEO_CACHE", str(tmp_path_factory.getbasetemp() / "tlgeo-cache"))
+
+
+def make_task_data(tmp: Path, *, n: int = 12, size: int = 32, seed: int = 0, multi: bool = False):
+    """A labelled task built in code: an n × n grid of tiles whose class is visible (brightness, texture, tint).
+
+    Roads-like (one target ``quality`` with 3 ordered classes, every 9th tile unlabelled) or villages-like (two
+    targets, some values missing). Classes form small spatial patches so spatial folds are meaningful.
+    """
+    from tlgeo.config import TaskSettings, TileConfig
+    from tlgeo.labels import TaskData
+    from tlgeo.tiles import tile_index
+
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 3, size=((n + 1) // 2, (n + 1) // 2))
+    cls = np.kron(coarse, np.ones((2, 2), dtype=int))[:n, :n]
+    img = np.zeros((3, n * size, n * size), np.uint8)
+    for r in range(n):
+        for c in range(n):
+            k = cls[r, c]
+            tile = rng.normal([60, 130, 200][k], 25 if k != 1 else 5, size=(3, size, size))
+            if k == 2:
+                tile[0] += 40
+            img[:, r * size : (r + 1) * size, c * size : (c + 1) * size] = np.clip(tile, 0, 255)
+    path = write_geotiff(tmp / "scene.tif", img)
+    index = tile_index(path, size=size)
+    y = cls[index["row"].to_numpy(), index["col"].to_numpy()]
+    settings = TaskSettings(task="villages" if multi else "roads", tiles=TileConfig(size=size))
+    if multi:
+        index["A"] = y
+        b = (y > 0).astype(int)
+        b[::7] = -1
+        index["B"] = b
+        targets = {"A": ["0", "1", "2"], "B": ["0", "1"]}
+    else:
+        y = y.copy()
+        y[::9] = -1
+        index["quality"] = y
+        targets = {"quality": ["good", "fair", "poor"]}
+    return TaskData(task=settings.task, settings=settings, tiles=index, targets=targets, report=["built in code"])
+
+
+@pytest.fixture
+def roads_task(tmp_path):
+    return make_task_data(tmp_path)
+
+
+@pytest.fixture
+def villages_task(tmp_path):
+    return make_task_data(tmp_path, multi=True)

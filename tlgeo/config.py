@@ -124,6 +124,11 @@ class RoadLabelConfig:
         max_segment_factor: Segments longer than this × ``segment_length_m`` (GPS dropouts) are flagged and not
             used for tile labels.
         min_tile_length_m: A tile needs at least this much driven length crossing it to get a label.
+        roadrunner_column: Column of a RoadRunner segment log used as roughness (``iriZ``: vertical axis).
+        min_device_segments: A phone needs at least this many usable segments for per-device calibration; with
+            fewer its segments stay unclassified (absolute ``thresholds`` need no calibration).
+        max_gps_speed_kmh: GPS fixes implying a faster move than this are jumps: a lone outlier fix is dropped,
+            otherwise the drive is split there.
     """
 
     min_speed_kmh: float = 20.0
@@ -134,6 +139,9 @@ class RoadLabelConfig:
     quantiles: tuple[float, ...] | None = None
     max_segment_factor: float = 3.0
     min_tile_length_m: float = 10.0
+    roadrunner_column: str = "iriZ"
+    min_device_segments: int = 20
+    max_gps_speed_kmh: float = 200.0
 
     def __post_init__(self) -> None:
         if self.roughness not in ("iri_proxy", "rms"):
@@ -153,6 +161,13 @@ class RoadLabelConfig:
             raise ConfigError(f"quantiles must lie strictly between 0 and 1, received {self.quantiles!r}")
         if self.segment_length_m <= 0 or self.min_speed_kmh < 0:
             raise ConfigError("segment_length_m must be > 0 and min_speed_kmh >= 0")
+        if self.max_segment_factor <= 1:
+            raise ConfigError(f"max_segment_factor must be > 1, received {self.max_segment_factor!r}")
+        if self.min_device_segments < 2 or self.max_gps_speed_kmh <= self.min_speed_kmh:
+            raise ConfigError(
+                "min_device_segments must be >= 2 and max_gps_speed_kmh above min_speed_kmh, received "
+                f"min_device_segments={self.min_device_segments!r}, max_gps_speed_kmh={self.max_gps_speed_kmh!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -221,3 +236,92 @@ def load_settings(taskdir: str | Path, task: str | None = None) -> TaskSettings:
     if task is not None:
         data["task"] = task
     return from_dict(TaskSettings, data, where=str(path))
+
+
+STRATEGIES = ("as_is", "features_linear", "frozen_head", "truncated", "fine_tune_top", "fine_tune_all", "scratch")
+SPLITS = ("spatial", "random")
+CLASSIFIERS = ("logistic", "svm")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one run is trained. Saved in every run's ``config.json``.
+
+    Attributes:
+        backbone: Registry name (``tlgeo.backbones.list_backbones()``).
+        weights: ``"imagenet"``, ``None`` (random) or a local weights file; ``scratch`` always uses ``None``.
+        strategy: One of :data:`STRATEGIES` or ``"auto"`` (the advisor chooses; see ``tlgeo.transfer``).
+        img_size: Input size in pixels (tiles are resampled to it while reading). 128 is a good CPU default.
+        epochs: Epochs that train the whole network (``fine_tune_*`` phase 2 and ``scratch``).
+        head_epochs: Epochs for a new head on frozen features (``frozen_head``, ``truncated``, phase 1 of
+            ``fine_tune_*``); cheap, because features are computed once.
+        batch_size: Images per step.
+        learning_rate: Adam learning rate of new layers.
+        pretrained_lr_mult: Learning-rate multiplier for pretrained layers when they are fine-tuned.
+        top_k_stages: Stages unfrozen by ``fine_tune_top`` (counted from the top).
+        truncate_stage: Last stage kept by ``truncated`` (default: the middle stage of the backbone).
+        classifier: ``features_linear`` classifier: ``"logistic"`` or ``"svm"`` (linear, Platt-scaled).
+        folds: Cross-validation folds (≥ 2).
+        split: ``"spatial"`` (blocks; default) or ``"random"`` (a baseline that leaks across neighbours).
+        block_size_m: Edge of the spatial blocks in metres (default: chosen from the data's extent).
+        buffer_m: Training tiles closer than this to a test block are left out of that fold.
+        val_fraction: Share of training blocks held out for early stopping.
+        augment: Flips, 90° rotations and mild colour jitter while fine-tuning.
+        class_weights: Weight classes inversely to their frequency.
+        patience: Early-stopping patience in epochs.
+        dropout: Dropout before each head.
+        refit: After cross-validation, train the saved model on all labelled tiles.
+        seed: Seed for splits, initialisation and augmentation.
+        mixed_precision: ``"auto"`` (on GPUs), ``"on"`` or ``"off"``.
+    """
+
+    backbone: str = "efficientnet_lite0"
+    weights: str | None = "imagenet"
+    strategy: str = "frozen_head"
+    img_size: int = 128
+    epochs: int = 6
+    head_epochs: int = 40
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    pretrained_lr_mult: float = 0.1
+    top_k_stages: int = 2
+    truncate_stage: str | None = None
+    classifier: str = "logistic"
+    folds: int = 3
+    split: str = "spatial"
+    block_size_m: float | None = None
+    buffer_m: float = 0.0
+    val_fraction: float = 0.15
+    augment: bool = True
+    class_weights: bool = True
+    patience: int = 4
+    dropout: float = 0.2
+    refit: bool = True
+    seed: int = 0
+    mixed_precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.strategy not in (*STRATEGIES, "auto"):
+            raise ConfigError(
+                f"Unknown strategy {self.strategy!r}", hint=f"Use one of: {', '.join(STRATEGIES)}, or auto."
+            )
+        if self.split not in SPLITS:
+            raise ConfigError(f"Unknown split {self.split!r}", hint=f"Use one of: {', '.join(SPLITS)}.")
+        if self.classifier not in CLASSIFIERS:
+            raise ConfigError(f"Unknown classifier {self.classifier!r}", hint=f"Use one of: {', '.join(CLASSIFIERS)}.")
+        if self.folds < 2:
+            raise ConfigError(f"folds must be at least 2, received folds={self.folds}")
+        if not 32 <= self.img_size <= 1024:
+            raise ConfigError(f"img_size must be between 32 and 1024 pixels, received img_size={self.img_size}")
+        for name in ("epochs", "head_epochs", "batch_size", "top_k_stages", "patience"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, received {name}={getattr(self, name)}")
+        if self.learning_rate <= 0 or not 0 < self.pretrained_lr_mult <= 1:
+            raise ConfigError(
+                "learning_rate must be > 0 and pretrained_lr_mult in (0, 1], received "
+                f"learning_rate={self.learning_rate}, pretrained_lr_mult={self.pretrained_lr_mult}"
+            )
+        if not 0 < self.val_fraction < 0.5:
+            raise ConfigError(f"val_fraction must be in (0, 0.5), received val_fraction={self.val_fraction}")
+        if self.mixed_precision not in ("auto", "on", "off"):
+            raise ConfigError(f"mixed_precision must be auto, on or off, received {self.mixed_precision!r}")

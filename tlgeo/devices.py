@@ -20,6 +20,8 @@ class DeviceReport:
     @property
     def summary(self) -> str:
         """One line for the CLI and the sidebar, e.g. ``'CPU (2 cores)'`` or ``'2 × GPU (NVIDIA H100)'``."""
+        if len(self.logical_cpus) > 1 and not self.gpus:
+            return f"{len(self.logical_cpus)} logical CPUs mirrored ({self.cpus} cores)"
         if self.gpus:
             return f"{len(self.gpus)} × GPU ({', '.join(sorted(set(self.gpus)))})" + (
                 ", mixed precision" if self.mixed_precision else ""
@@ -30,6 +32,9 @@ class DeviceReport:
 def device_report() -> DeviceReport:
     """Ask TensorFlow which devices it sees (imports TensorFlow)."""
     import tensorflow as tf
+
+    if int(os.environ.get(LOGICAL_CPUS_ENV, "0") or 0) >= 2:
+        distribution_strategy()  # the split must happen before anything initialises the devices
 
     gpus = tf.config.list_physical_devices("GPU")
     names = []
@@ -43,19 +48,34 @@ def device_report() -> DeviceReport:
     return DeviceReport(gpus=tuple(names), cpus=os.cpu_count() or 1, logical_cpus=logical, mixed_precision=bool(gpus))
 
 
+LOGICAL_CPUS_ENV = "TLGEO_LOGICAL_CPUS"
+_STRATEGY = None
+
+
 def distribution_strategy(devices: list[str] | None = None):
     """``MirroredStrategy`` across the GPUs found (or across ``devices``), else the default strategy.
 
+    Setting ``TLGEO_LOGICAL_CPUS=N`` (N ≥ 2) before TensorFlow starts splits the CPU into N logical devices and
+    mirrors across them — the same code path as several GPUs, testable on any machine.
+
     Args:
-        devices: Explicit device names, e.g. ``["/cpu:0", "/cpu:1"]`` to exercise the multi-device path on CPU.
+        devices: Explicit device names, e.g. ``["/cpu:0", "/cpu:1"]``.
     """
+    global _STRATEGY
     import tensorflow as tf
 
     if devices:
         return tf.distribute.MirroredStrategy(devices=devices)
+    if _STRATEGY is not None:
+        return _STRATEGY
+    n_cpu = int(os.environ.get(LOGICAL_CPUS_ENV, "0") or 0)
+    if n_cpu >= 2:
+        _STRATEGY = tf.distribute.MirroredStrategy(devices=split_cpu(n_cpu))
+        return _STRATEGY
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy()
+        _STRATEGY = tf.distribute.MirroredStrategy()
+        return _STRATEGY
     return tf.distribute.get_strategy()
 
 

@@ -319,20 +319,29 @@ def read_tile(
             path=info.path,
         )
     stats = band_stats(info.path, bands, info)
-    shape = (out_size, out_size) if out_size else (int(win.height), int(win.width))
-    unique = sorted(set(chosen))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(info.path) as ds:
-                data = ds.read(unique, window=win, out_shape=(len(unique), *shape), resampling=Resampling.bilinear)
-                masks = ds.read_masks(
-                    unique, window=win, out_shape=(len(unique), *shape), resampling=Resampling.nearest
-                )
+                return _read_window(ds, info, chosen, stats, win, out_size)
     except RasterioIOError as exc:
         raise RasterError(
             f"Reading {info.path} failed ({exc})", hint="The file may be truncated; export it again.", path=info.path
         ) from exc
+
+
+def _read_window(
+    ds: rasterio.io.DatasetReader,
+    info: RasterInfo,
+    chosen: tuple[int, int, int],
+    stats: Sequence[tuple[float, float]],
+    win: Window,
+    out_size: int | None,
+) -> Tile:
+    shape = (out_size, out_size) if out_size else (int(win.height), int(win.width))
+    unique = sorted(set(chosen))
+    data = ds.read(unique, window=win, out_shape=(len(unique), *shape), resampling=Resampling.bilinear)
+    masks = ds.read_masks(unique, window=win, out_shape=(len(unique), *shape), resampling=Resampling.nearest)
     pos = {b: i for i, b in enumerate(unique)}
     data = data[[pos[b] for b in chosen]]
     valid = np.all(masks > 0, axis=0)
@@ -351,6 +360,49 @@ def read_tile(
         path=info.path,
         window=(int(win.col_off), int(win.row_off), int(win.width), int(win.height)),
     )
+
+
+def iter_tiles(
+    paths: Sequence[str | Path],
+    windows: Sequence[Sequence[int]],
+    bands: BandConfig | None = None,
+    *,
+    out_size: int | None = None,
+) -> Iterable[Tile]:
+    """Read many tiles in order, opening each source file once (windowed reads; the scene is never loaded whole).
+
+    Args:
+        paths: Source file of each tile.
+        windows: ``(col_off, row_off, width, height)`` of each tile.
+        bands: Band selection and scaling.
+        out_size: Resample every tile to ``out_size`` × ``out_size``.
+    """
+    bands = bands or BandConfig()
+    opened: dict[str, tuple[rasterio.io.DatasetReader, RasterInfo, tuple[int, int, int], tuple]] = {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            for path, window in zip(paths, windows, strict=True):
+                key = str(path)
+                if key not in opened:
+                    info = raster_info(path)
+                    chosen = resolve_bands(info, bands)
+                    _check_scaling(info, bands)
+                    stats = band_stats(info.path, bands, info)
+                    opened[key] = (rasterio.open(info.path), info, chosen, stats)
+                ds, info, chosen, stats = opened[key]
+                win = Window(*[int(v) for v in window])
+                try:
+                    yield _read_window(ds, info, chosen, stats, win, out_size)
+                except RasterioIOError as exc:
+                    raise RasterError(
+                        f"Reading {info.path} failed ({exc})",
+                        hint="The file may be truncated; export it again.",
+                        path=info.path,
+                    ) from exc
+    finally:
+        for ds, *_ in opened.values():
+            ds.close()
 
 
 def window_offsets(length: int, size: int, stride: int) -> list[int]:

@@ -1,0 +1,643 @@
+"""Training: spatial cross-validation, two-phase fine-tuning, embeddings cache, metrics, callbacks.
+
+:func:`train` runs K-fold cross-validation of one strategy on a :class:`~tlgeo.labels.TaskData` and, unless told
+otherwise, refits the saved model on all labelled tiles. :func:`compare` runs several strategies on the *same*
+folds, so their metrics can be set side by side. Progress goes to a :class:`TrainCallback` — the CLI prints it, the
+dashboard draws a progress bar and live curves from it; this module never imports streamlit.
+
+Frozen-feature strategies compute pooled backbone features once per dataset (cached on disk, keyed by tiles,
+backbone, weights, input size, bands and stage) and train only the head; fine-tuning strategies train the head
+on those features first (phase 1) and then unfreeze backbone stages with a lower learning rate (phase 2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from tlgeo._utils import atomic_path, cache_dir, to_dict
+from tlgeo.config import TrainConfig
+from tlgeo.datasets import Targets, _tiles_key, load_images, make_dataset
+from tlgeo.errors import TrainingError
+from tlgeo.labels import TaskData
+from tlgeo.metrics import classification_metrics, combine_targets, summarize_folds
+from tlgeo.splits import Folds, make_folds, train_val_indices
+from tlgeo.transfer import (
+    FROZEN,
+    Recommendation,
+    TransferModel,
+    build_model,
+    check_strategy,
+    default_truncate_stage,
+    fit_linear_head,
+    layerwise_adam,
+    measure_similarity,
+    outputs_by_target,
+    recommend_strategy,
+    unfreeze,
+)
+
+#: Relative cost of one training image vs one inference image (forward + backward ≈ 3 forwards).
+_TRAIN_COST = 3.0
+
+
+class TrainCallback:
+    """Hooks for progress reporting. Subclass and override what you need; every method is a no-op here."""
+
+    def on_stage(self, message: str) -> None:
+        """A new stage starts (reading tiles, computing features, fold k, …)."""
+
+    def on_progress(self, fraction: float, message: str) -> None:
+        """Overall progress in [0, 1] with a short description."""
+
+    def on_epoch_end(self, record: dict) -> None:
+        """One epoch ended. ``record`` has fold, phase, epoch, loss, val_loss, accuracy, val_accuracy, elapsed_s."""
+
+    def on_fold_end(self, fold: int, metrics: dict) -> None:
+        """A fold's test metrics are ready (the structure of :func:`tlgeo.metrics.combine_targets`)."""
+
+
+class PrintCallback(TrainCallback):
+    """Prints stages and epochs to stdout (used by the CLI)."""
+
+    def on_stage(self, message: str) -> None:
+        print(f"• {message}", flush=True)
+
+    def on_epoch_end(self, record: dict) -> None:
+        val = record.get("val_loss")
+        vtxt = f" val_loss={val:.3f} val_acc={record.get('val_accuracy', float('nan')):.3f}" if val is not None else ""
+        print(
+            f"  fold {record['fold']} {record['phase']:<9} epoch {record['epoch']:>2}: loss={record['loss']:.3f} "
+            f"acc={record.get('accuracy', float('nan')):.3f}{vtxt}",
+            flush=True,
+        )
+
+    def on_fold_end(self, fold: int, metrics: dict) -> None:
+        m = metrics["mean"]
+        print(
+            f"  fold {fold}: accuracy={m.get('accuracy', float('nan')):.3f} "
+            f"balanced_accuracy={m.get('balanced_accuracy', float('nan')):.3f} macro_f1={m.get('macro_f1', float('nan')):.3f}",
+            flush=True,
+        )
+
+
+class _Progress:
+    """Turns work done (in image-equivalents) into a fraction, an ETA and callback calls."""
+
+    def __init__(self, callback: TrainCallback, total: float):
+        self.cb, self.total, self.done, self.start = callback, max(total, 1.0), 0.0, time.perf_counter()
+
+    def add(self, amount: float, message: str) -> None:
+        self.done = min(self.total, self.done + amount)
+        frac = self.done / self.total
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed * (1 - frac) / frac if frac > 0.01 else float("nan")
+        eta_txt = f", ETA {eta:.0f} s" if np.isfinite(eta) else ""
+        self.cb.on_progress(frac, f"{message} — {elapsed:.0f} s elapsed{eta_txt}")
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def _keras_bridge(progress: _Progress, callback: TrainCallback, fold: int | str, phase: str, per_batch: float):
+    import keras
+
+    class Bridge(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            progress.add(per_batch, f"fold {fold} · {phase}")
+
+        def on_epoch_end(self, epoch, logs=None):
+            record = {"fold": fold, "phase": phase, "epoch": epoch + 1, "elapsed_s": round(progress.elapsed, 2)}
+            record.update(_epoch_logs(logs or {}))
+            callback.on_epoch_end(record)
+
+    return Bridge()
+
+
+def _epoch_logs(logs: dict) -> dict:
+    """Average per-target Keras logs into loss / accuracy / val_loss / val_accuracy."""
+
+    out = {"loss": float(logs.get("loss", np.nan))}
+    acc = [float(v) for k, v in logs.items() if not k.startswith("val_") and k.endswith("accuracy")]
+    if acc:
+        out["accuracy"] = float(np.mean(acc))
+    if "val_loss" in logs:
+        out["val_loss"] = float(logs["val_loss"])
+        vacc = [float(v) for k, v in logs.items() if k.startswith("val_") and k.endswith("accuracy")]
+        if vacc:
+            out["val_accuracy"] = float(np.mean(vacc))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- experiment
+@dataclass
+class Experiment:
+    """Data prepared once and shared by every strategy trained on it (same tiles, images and folds).
+
+    Attributes:
+        data: The task data.
+        tiles: Labelled tiles (index 0..N−1).
+        images: uint8 (N, S, S, 3) at the training input size.
+        targets: Labels per target.
+        folds: Fold assignment.
+        img_size: Input size of ``images``.
+        features: Cache of pooled features per (backbone, weights, stage) key.
+    """
+
+    data: TaskData
+    tiles: gpd.GeoDataFrame
+    images: np.ndarray
+    targets: Targets
+    folds: Folds
+    img_size: int
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def splits_frame(self) -> pd.DataFrame:
+        """tile_id, block, fold, and the tile centroid in lon/lat (for maps)."""
+        cents = None
+        if self.tiles.crs is not None:
+            projected = self.tiles if self.tiles.crs.is_projected else self.tiles.to_crs(self.tiles.estimate_utm_crs())
+            cents = projected.geometry.centroid.to_crs(4326)
+        frame = pd.DataFrame(
+            {
+                "tile_id": self.tiles["tile_id"].to_numpy(),
+                "block": self.folds.block,
+                "fold": self.folds.fold,
+                "split": self.folds.kind,
+            }
+        )
+        if cents is not None:
+            frame["lon"], frame["lat"] = cents.x.to_numpy(), cents.y.to_numpy()
+        return frame
+
+
+def prepare_experiment(data: TaskData, config: TrainConfig, *, callback: TrainCallback | None = None) -> Experiment:
+    """Read the labelled tiles and assign folds.
+
+    Raises:
+        TrainingError: No labelled tiles, too few for the folds, or a class without examples.
+    """
+    callback = callback or TrainCallback()
+    labelled = data.labelled().reset_index(drop=True)
+    if labelled.empty:
+        raise TrainingError(
+            f"No labelled tiles in the {data.task} task",
+            hint="Check that the labels overlap the imagery (see the Data page or `tlgeo labels`).",
+        )
+    targets = Targets.from_frame(labelled, data.targets)
+    primary = next(iter(data.targets))
+    folds = make_folds(
+        labelled,
+        config.folds,
+        strata=targets.y[primary],
+        class_names=data.targets[primary] if not data.multi_task else None,
+        split=config.split,
+        block_size_m=config.block_size_m,
+        buffer_m=config.buffer_m,
+        seed=config.seed,
+    )
+    if data.multi_task:
+        for t, classes in data.targets.items():
+            counts = np.bincount(targets.y[t][targets.y[t] >= 0], minlength=len(classes))
+            if (counts == 0).any():
+                raise TrainingError(
+                    f"Target {t!r} has no labelled tiles of class {classes[int(np.argmin(counts))]!r}",
+                    hint="Use fewer levels or drop that indicator from the settings.",
+                )
+    callback.on_stage(f"Reading {len(labelled)} labelled tiles at {config.img_size} px")
+    images = load_images(
+        labelled,
+        data.settings.tiles.bands,
+        config.img_size,
+        progress=lambda d, t: callback.on_progress(0.0, f"reading tiles {d}/{t}"),
+    )
+    return Experiment(data=data, tiles=labelled, images=images, targets=targets, folds=folds, img_size=config.img_size)
+
+
+# ----------------------------------------------------------------------------------------------- results
+@dataclass
+class FoldOutcome:
+    """One fold's held-out predictions and metrics."""
+
+    fold: int
+    test_idx: np.ndarray
+    probs: dict[str, np.ndarray]
+    metrics: dict
+    history: list[dict]
+
+
+@dataclass
+class TrainResult:
+    """Everything one training produces; :func:`tlgeo.runs.save_run` writes it to a run folder.
+
+    Attributes:
+        config: The configuration actually used (``strategy`` resolved if it was ``auto``).
+        task: ``"roads"`` / ``"villages"``.
+        targets: Target → class names.
+        folds: Per-fold outcomes.
+        metrics: Summary (:func:`tlgeo.metrics.summarize_folds`) plus per-fold metrics.
+        history: One row per epoch (fold, phase, epoch, loss, …).
+        oof: Out-of-fold predictions per tile (tile_id, fold, ``<target>_true``, ``<target>_pred``, probabilities).
+        splits: Fold assignment per tile.
+        model: The model refitted on all labelled tiles (``None`` if not refitted).
+        recommendation: The advisor's output when ``strategy="auto"``.
+        timings: Seconds spent per stage.
+        device: Device summary.
+    """
+
+    config: TrainConfig
+    task: str
+    targets: dict[str, list[str]]
+    folds: list[FoldOutcome]
+    metrics: dict
+    history: pd.DataFrame
+    oof: pd.DataFrame
+    splits: pd.DataFrame
+    model: object | None
+    recommendation: Recommendation | None
+    timings: dict[str, float]
+    device: str
+
+
+# ----------------------------------------------------------------------------------------------- core
+@contextlib.contextmanager
+def _precision(config: TrainConfig) -> Iterator[bool]:
+    import keras
+
+    from tlgeo.devices import device_report
+
+    use = config.mixed_precision == "on" or (config.mixed_precision == "auto" and bool(device_report().gpus))
+    previous = keras.config.dtype_policy()
+    if use:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield use
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _feature_key(exp: Experiment, config: TrainConfig, stage: str | None) -> str:
+    extra = f"{config.backbone}|{config.weights}|{stage or 'full'}"
+    return _tiles_key(exp.tiles, exp.data.settings.tiles.bands, exp.img_size, extra)
+
+
+def _features(
+    exp: Experiment, tm: TransferModel, config: TrainConfig, stage: str | None, progress: _Progress
+) -> np.ndarray:
+    """Pooled features of every labelled tile, computed once (memory and disk cache)."""
+    key = _feature_key(exp, config, stage)
+    if key in exp.features:
+        return exp.features[key]
+    path = cache_dir("embeddings") / f"{key}.npy"
+    if path.exists():
+        try:
+            feats = np.load(path, allow_pickle=False)
+            if feats.shape[0] == len(exp.images):
+                exp.features[key] = feats
+                progress.add(len(exp.images), "features (cached)")
+                return feats
+        except (OSError, ValueError):
+            pass
+    n = len(exp.images)
+    bs = 32
+    chunks = []
+    for start in range(0, n, bs):
+        batch = exp.images[start : start + bs].astype("float32")
+        chunks.append(np.asarray(tm.features(batch, training=False)))
+        progress.add(len(batch), f"computing {config.backbone} features {min(start + bs, n)}/{n}")
+    feats = np.concatenate(chunks).astype("float32")
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, feats, allow_pickle=False)
+    exp.features[key] = feats
+    return feats
+
+
+def _compile_head(tm: TransferModel, targets: Targets, lr: float) -> None:
+    import keras
+
+    tm.head.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss={t: keras.losses.SparseCategoricalCrossentropy() for t in targets.names},
+        weighted_metrics={t: ["accuracy"] for t in targets.names},
+    )
+
+
+def _compile_model(tm: TransferModel, targets: Targets, optimizer) -> None:
+    import keras
+
+    tm.model.compile(
+        optimizer=optimizer,
+        loss={t: keras.losses.SparseCategoricalCrossentropy() for t in targets.names},
+        weighted_metrics={t: ["accuracy"] for t in targets.names},
+    )
+
+
+def _early_stopping(config: TrainConfig, has_val: bool):
+    import keras
+
+    return keras.callbacks.EarlyStopping(
+        monitor="val_loss" if has_val else "loss",
+        patience=config.patience,
+        restore_best_weights=True,
+        start_from_epoch=0,
+    )
+
+
+def _fit(
+    exp: Experiment,
+    config: TrainConfig,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    *,
+    fold: int | str,
+    progress: _Progress,
+    callback: TrainCallback,
+    seed: int,
+) -> tuple[TransferModel, list[dict]]:
+    """Train one model of ``config.strategy`` on ``train_idx`` (early stopping on ``val_idx``)."""
+    import keras
+
+    from tlgeo.devices import distribution_strategy
+
+    history: list[dict] = []
+
+    class Recorder(TrainCallback):
+        def on_epoch_end(self, record: dict) -> None:
+            history.append(record)
+            callback.on_epoch_end(record)
+
+    rec = Recorder()
+    strategy = config.strategy
+    keras.utils.set_random_seed(seed)
+    with distribution_strategy().scope():  # model, optimizer and fit under one strategy
+        tm = build_model(
+            config.backbone,
+            strategy,
+            exp.data.targets,
+            img_size=exp.img_size,
+            weights=config.weights,
+            truncate_stage=config.truncate_stage,
+            dropout=config.dropout,
+            seed=seed,
+        )
+        tr_t, va_t = exp.targets.subset(train_idx), exp.targets.subset(val_idx)
+        has_val = len(val_idx) > 0
+        if strategy in FROZEN or strategy.startswith("fine_tune"):
+            stage = (config.truncate_stage or default_truncate_stage(tm.info)) if strategy == "truncated" else None
+            feats = _features(exp, tm, config, stage, progress)
+            if strategy == "features_linear":
+                callback.on_stage(f"fold {fold}: fitting {config.classifier} on {feats.shape[1]}-d features")
+                fit_linear_head(tm, feats[train_idx], tr_t.y, config.classifier, seed)
+            else:
+                _compile_head(tm, exp.targets, config.learning_rate)
+                tm.head.fit(
+                    feats[train_idx],
+                    tr_t.safe_labels(),
+                    sample_weight=tr_t.sample_weights(config.class_weights),
+                    validation_data=(feats[val_idx], va_t.safe_labels(), va_t.sample_weights(config.class_weights))
+                    if has_val
+                    else None,
+                    epochs=config.head_epochs,
+                    batch_size=config.batch_size,
+                    shuffle=True,
+                    verbose=0,
+                    callbacks=[_early_stopping(config, has_val), _keras_bridge(progress, rec, fold, "head", 0.0)],
+                )
+        if strategy.startswith("fine_tune") or strategy == "scratch":
+            train_ds = make_dataset(
+                exp.images[train_idx],
+                tr_t,
+                batch_size=config.batch_size,
+                shuffle=True,
+                augment=config.augment,
+                balance=config.class_weights,
+                seed=seed,
+                single_output=False,
+            )
+            val_ds = (
+                make_dataset(
+                    exp.images[val_idx],
+                    va_t,
+                    batch_size=config.batch_size,
+                    balance=config.class_weights,
+                    single_output=False,
+                )
+                if has_val
+                else None
+            )
+            if strategy == "scratch":
+                optimizer = keras.optimizers.Adam(config.learning_rate)
+                phase = "scratch"
+            else:
+                slow = unfreeze(tm, strategy, config.top_k_stages)
+                optimizer = layerwise_adam(config.learning_rate, slow, config.pretrained_lr_mult)
+                phase = "fine_tune"
+            _compile_model(tm, exp.targets, optimizer)
+            per_batch = config.batch_size * _TRAIN_COST
+            tm.model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=config.epochs,
+                shuffle=False,  # the dataset reshuffles itself every epoch
+                verbose=0,
+                callbacks=[_early_stopping(config, has_val), _keras_bridge(progress, rec, fold, phase, per_batch)],
+            )
+        return tm, history
+
+
+def _predict_probs(exp: Experiment, tm: TransferModel, config: TrainConfig, idx: np.ndarray) -> dict[str, np.ndarray]:
+    key = None
+    if config.strategy in FROZEN:
+        stage = (config.truncate_stage or default_truncate_stage(tm.info)) if config.strategy == "truncated" else None
+        key = _feature_key(exp, config, stage)
+    if key is not None and key in exp.features:
+        out = tm.head.predict(exp.features[key][idx], batch_size=256, verbose=0)
+    else:
+        out = tm.model.predict(exp.images[idx].astype("float32"), batch_size=config.batch_size, verbose=0)
+    return {t: v.astype("float64") for t, v in outputs_by_target(out, exp.targets.names).items()}
+
+
+def _work_estimate(exp: Experiment, config: TrainConfig, n_fits: int) -> float:
+    n = len(exp.images)
+    total = n if config.strategy != "scratch" else 0.0  # one feature pass (shared by all folds)
+    if config.strategy.startswith("fine_tune") or config.strategy == "scratch":
+        per_fit = config.epochs * (n * (config.folds - 1) / config.folds) * _TRAIN_COST
+        total += n_fits * per_fit
+    total += n_fits * n * 0.05  # predictions and heads
+    return total
+
+
+def resolve_strategy(
+    exp: Experiment, config: TrainConfig, *, callback: TrainCallback | None = None
+) -> tuple[TrainConfig, Recommendation | None]:
+    """Replace ``strategy="auto"`` with the advisor's choice (similarity measured on the tiles)."""
+    if config.strategy != "auto":
+        check_strategy(config.strategy)
+        return config, None
+    callback = callback or TrainCallback()
+    callback.on_stage("Measuring how ImageNet-like the tiles look (strategy advisor)")
+    from tlgeo.backbones import backbone_info
+
+    similarity = None
+    if backbone_info(config.backbone).pretrained and config.weights is not None:
+        similarity = measure_similarity(exp.images, config.backbone, weights=config.weights)
+    counts = {c: n for t in exp.data.class_counts().values() for c, n in t.items()}
+    rec = recommend_strategy(counts, similarity)
+    callback.on_stage(rec.reason)
+    return replace(config, strategy=rec.strategy), rec
+
+
+def train(
+    data: TaskData,
+    config: TrainConfig,
+    *,
+    callback: TrainCallback | None = None,
+    experiment: Experiment | None = None,
+) -> TrainResult:
+    """Cross-validate one strategy and (if ``config.refit``) refit the model to save on all labelled tiles.
+
+    Args:
+        data: Labelled tiles from :func:`tlgeo.labels.load_task`.
+        config: Training settings.
+        callback: Progress hooks.
+        experiment: Reuse tiles/images/folds prepared by :func:`prepare_experiment` (same folds across strategies).
+
+    Raises:
+        TrainingError, ConfigError, WeightsError: with what to change.
+    """
+    callback = callback or TrainCallback()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    exp = experiment or prepare_experiment(data, config, callback=callback)
+    if exp.img_size != config.img_size:
+        raise TrainingError(
+            f"The prepared experiment has {exp.img_size} px images but the config asks for {config.img_size} px",
+            hint="Prepare the experiment with the same img_size.",
+        )
+    timings["prepare_s"] = time.perf_counter() - t0
+    config, rec = resolve_strategy(exp, config, callback=callback)
+    from tlgeo.devices import device_report
+
+    device = device_report().summary
+    n_fits = config.folds + (1 if config.refit else 0)
+    progress = _Progress(callback, _work_estimate(exp, config, n_fits))
+    outcomes: list[FoldOutcome] = []
+    histories: list[dict] = []
+    with _precision(config):
+        t1 = time.perf_counter()
+        for k in range(config.folds):
+            callback.on_stage(f"Fold {k + 1}/{config.folds}: {config.strategy} on {config.backbone} ({device})")
+            train_idx, test_idx = exp.folds.train_test(k)
+            fit_idx, val_idx = train_val_indices(train_idx, exp.folds.block, config.val_fraction, config.seed + k)
+            tm, hist = _fit(
+                exp, config, fit_idx, val_idx, fold=k, progress=progress, callback=callback, seed=config.seed + k
+            )
+            probs = _predict_probs(exp, tm, config, test_idx)
+            per_target = {
+                t: classification_metrics(exp.targets.y[t][test_idx], probs[t], exp.targets.classes[t])
+                for t in exp.targets.names
+            }
+            metrics = combine_targets(per_target)
+            outcomes.append(FoldOutcome(fold=k, test_idx=test_idx, probs=probs, metrics=metrics, history=hist))
+            histories.extend(hist)
+            callback.on_fold_end(k, metrics)
+            progress.add(len(test_idx) * 0.05, f"fold {k} evaluated")
+        timings["cross_validation_s"] = time.perf_counter() - t1
+        model = None
+        if config.refit:
+            t2 = time.perf_counter()
+            callback.on_stage(f"Refitting {config.strategy} on all {len(exp.tiles)} labelled tiles")
+            all_idx = np.arange(len(exp.tiles))
+            fit_idx, val_idx = train_val_indices(all_idx, exp.folds.block, config.val_fraction, config.seed + 99)
+            tm, hist = _fit(
+                exp, config, fit_idx, val_idx, fold="all", progress=progress, callback=callback, seed=config.seed + 99
+            )
+            histories.extend(hist)
+            model = tm.model
+            timings["refit_s"] = time.perf_counter() - t2
+    progress.add(progress.total, "done")
+    summary = summarize_folds([o.metrics for o in outcomes])
+    summary["per_fold"] = [o.metrics for o in outcomes]
+    summary["n_tiles"] = len(exp.tiles)
+    summary["class_counts"] = exp.data.class_counts()
+    timings["total_s"] = time.perf_counter() - t0
+    return TrainResult(
+        config=config,
+        task=data.task,
+        targets=dict(data.targets),
+        folds=outcomes,
+        metrics=summary,
+        history=pd.DataFrame(histories),
+        oof=_oof_frame(exp, outcomes),
+        splits=exp.splits_frame(),
+        model=model,
+        recommendation=rec,
+        timings={k: round(v, 2) for k, v in timings.items()},
+        device=device,
+    )
+
+
+def _oof_frame(exp: Experiment, outcomes: Sequence[FoldOutcome]) -> pd.DataFrame:
+    """Out-of-fold predictions: one row per labelled tile."""
+    frame = pd.DataFrame({"tile_id": exp.tiles["tile_id"].to_numpy(), "fold": exp.folds.fold})
+    for t, classes in exp.targets.classes.items():
+        probs = np.full((len(frame), len(classes)), np.nan)
+        for o in outcomes:
+            probs[o.test_idx] = o.probs[t]
+        prefix = "" if len(exp.targets.classes) == 1 else f"{t}_"
+        frame[f"{prefix}true"] = exp.targets.y[t]
+        pred = np.where(np.isnan(probs).any(axis=1), -1, np.nan_to_num(probs).argmax(axis=1))
+        frame[f"{prefix}pred"] = pred
+        for j, c in enumerate(classes):
+            frame[f"{prefix}prob_{c}"] = probs[:, j]
+    return frame
+
+
+def compare(
+    data: TaskData,
+    config: TrainConfig,
+    strategies: Sequence[str],
+    *,
+    callback: TrainCallback | None = None,
+) -> dict[str, TrainResult]:
+    """Cross-validate several strategies on the same tiles and folds (no refit).
+
+    Returns:
+        Strategy → result, in the order given.
+    """
+    callback = callback or TrainCallback()
+    for s in strategies:
+        check_strategy(s)
+    if len(set(strategies)) != len(strategies):
+        raise TrainingError(f"Strategies repeat: {', '.join(strategies)}", hint="Name each strategy once.")
+    exp = prepare_experiment(data, config, callback=callback)
+    results = {}
+    for s in strategies:
+        callback.on_stage(f"=== {s} ===")
+        results[s] = train(data, replace(config, strategy=s, refit=False), callback=callback, experiment=exp)
+    return results
+
+
+def comparison_table(results: dict[str, TrainResult]) -> pd.DataFrame:
+    """One row per strategy: mean ± sd of the summary metrics over folds, and seconds spent."""
+    rows = []
+    for s, r in results.items():
+        row = {"strategy": s, "backbone": r.config.backbone, "folds": r.config.folds}
+        for m, stat in r.metrics["mean"].items():
+            row[m] = stat["mean"]
+            row[f"{m}_sd"] = stat["sd"]
+        row["seconds"] = r.timings.get("total_s")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def result_config_dict(result: TrainResult) -> dict:
+    """The train config of a result as plain JSON values."""
+    return to_dict(result.config)

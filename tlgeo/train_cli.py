@@ -1,0 +1,159 @@
+"""``tlgeo train`` and ``tlgeo compare``: argument parsing and printing around :mod:`tlgeo.train`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tlgeo.config import STRATEGIES, TrainConfig
+
+
+def add_train_arguments(p: argparse.ArgumentParser, *, compare: bool) -> None:
+    """Arguments shared by ``train`` and ``compare`` (defaults from :class:`~tlgeo.config.TrainConfig`)."""
+    d = TrainConfig()
+    p.add_argument("--task", choices=["roads", "villages"], default=None, help="default: the task folder's tlgeo.toml")
+    p.add_argument("--data", type=Path, required=True, help="task folder (imagery/ + vibration/ or villages.*)")
+    p.add_argument(
+        "--backbone", default=d.backbone, help=f"registry name (default {d.backbone}); see `tlgeo backbones`"
+    )
+    p.add_argument("--weights", default=d.weights, help="imagenet (default), none, or a local weights file")
+    if compare:
+        p.add_argument(
+            "--strategies",
+            default="scratch,frozen_head,fine_tune_all",
+            help=f"comma-separated, from: {', '.join(s for s in STRATEGIES if s != 'as_is')}",
+        )
+        p.add_argument("--json", type=Path, default=None, help="write the comparison (table + per-fold metrics) here")
+    else:
+        p.add_argument("--strategy", default=d.strategy, help=f"one of {', '.join(STRATEGIES[1:])}, or auto")
+        p.add_argument("--runs", type=Path, default=Path("runs"), help="folder of run folders (default runs/)")
+        p.add_argument("--no-refit", action="store_true", help="cross-validate only; save no run")
+    p.add_argument("--epochs", type=int, default=d.epochs, help=f"whole-network epochs (default {d.epochs})")
+    p.add_argument(
+        "--head-epochs",
+        type=int,
+        default=d.head_epochs,
+        help=f"head epochs on frozen features (default {d.head_epochs})",
+    )
+    p.add_argument("--img-size", type=int, default=d.img_size, help=f"input pixels (default {d.img_size})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.learning_rate, help="learning rate of new layers")
+    p.add_argument("--pretrained-lr-mult", type=float, default=d.pretrained_lr_mult, help="× lr for pretrained layers")
+    p.add_argument("--top-k", type=int, default=d.top_k_stages, help="stages unfrozen by fine_tune_top")
+    p.add_argument("--truncate-stage", default=None, help="last stage kept by truncated (default: mid-network)")
+    p.add_argument("--classifier", choices=["logistic", "svm"], default=d.classifier, help="for features_linear")
+    p.add_argument("--folds", type=int, default=d.folds)
+    p.add_argument("--split", choices=["spatial", "random"], default=d.split)
+    p.add_argument("--block-size", type=float, default=None, help="spatial block edge in metres (default: auto)")
+    p.add_argument("--buffer", type=float, default=0.0, help="metres between test blocks and training tiles")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--mixed-precision", choices=["auto", "on", "off"], default=d.mixed_precision)
+    p.add_argument("--quiet", action="store_true", help="print only the result")
+
+
+def config_from_args(args: argparse.Namespace, *, strategy: str | None = None) -> TrainConfig:
+    """Build a :class:`TrainConfig` from parsed arguments (validates every value)."""
+    weights = None if str(args.weights).lower() == "none" else args.weights
+    return TrainConfig(
+        backbone=args.backbone,
+        weights=weights,
+        strategy=strategy or getattr(args, "strategy", "frozen_head"),
+        img_size=args.img_size,
+        epochs=args.epochs,
+        head_epochs=args.head_epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        pretrained_lr_mult=args.pretrained_lr_mult,
+        top_k_stages=args.top_k,
+        truncate_stage=args.truncate_stage,
+        classifier=args.classifier,
+        folds=args.folds,
+        split=args.split,
+        block_size_m=args.block_size,
+        buffer_m=args.buffer,
+        augment=not args.no_augment,
+        refit=not getattr(args, "no_refit", False),
+        seed=args.seed,
+        mixed_precision=args.mixed_precision,
+    )
+
+
+def _callback(args: argparse.Namespace):
+    from tlgeo.train import PrintCallback, TrainCallback
+
+    return TrainCallback() if args.quiet else PrintCallback()
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``tlgeo train``: cross-validate, refit, save the run; the last line printed is the run folder."""
+    from tlgeo.backbones import backbone_info
+    from tlgeo.labels import load_task
+    from tlgeo.metrics import format_mean_sd
+    from tlgeo.runs import save_run
+    from tlgeo.train import train
+
+    config = config_from_args(args)
+    backbone_info(config.backbone)  # fail fast on a typo, before reading data
+    data = load_task(args.data, task=args.task)
+    for line in data.report:
+        print(f"  {line}")
+    result = train(data, config, callback=_callback(args))
+    if result.recommendation:
+        print(result.recommendation.reason)
+    mean = result.metrics["mean"]
+    print(
+        f"{result.config.strategy} on {config.backbone}, {config.folds} {config.split} folds: "
+        + ", ".join(
+            f"{m}={format_mean_sd(mean.get(m))}" for m in ("accuracy", "balanced_accuracy", "macro_f1", "within_one")
+        )
+    )
+    if result.model is None:
+        print("(no run saved: --no-refit)")
+        return 0
+    run = save_run(result, data.settings, args.runs, extra={"data": str(Path(args.data).resolve()), "bins": data.bins})
+    print(run.path)
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """``tlgeo compare``: several strategies on the same folds, one table."""
+    from tlgeo._utils import atomic_write_json, to_dict
+    from tlgeo.labels import load_task
+    from tlgeo.metrics import format_mean_sd
+    from tlgeo.train import compare
+
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    config = config_from_args(args, strategy=strategies[0] if strategies else "frozen_head")
+    data = load_task(args.data, task=args.task)
+    results = compare(data, config, strategies, callback=_callback(args))
+    rows = []
+    for s, r in results.items():
+        mean = r.metrics["mean"]
+        rows.append(
+            {
+                "strategy": s,
+                **{m: format_mean_sd(mean.get(m)) for m in ("accuracy", "balanced_accuracy", "macro_f1", "within_one")},
+                "seconds": f"{r.timings.get('total_s', 0):.0f}",
+            }
+        )
+    from tlgeo.cli import _print_table
+
+    print(
+        f"\n{data.task}: {config.backbone}, {config.img_size} px, {config.folds} {config.split} folds, {len(data.labelled())} labelled tiles"
+    )
+    _print_table(rows)
+    if args.json:
+        payload = {
+            "task": data.task,
+            "config": to_dict(config) | {"strategy": None, "strategies": strategies},
+            "table": rows,
+            "results": {
+                s: {"metrics": r.metrics, "timings": r.timings, "history": r.history.to_dict("records")}
+                for s, r in results.items()
+            },
+        }
+        atomic_write_json(args.json, json.loads(json.dumps(payload, default=str)))
+        print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,455 @@
+"""Transfer-learning strategies — the four classic cases and more — and the strategy advisor.
+
+================  =====================================================================================
+strategy          what it does
+================  =====================================================================================
+``as_is``         the ImageNet classifier unchanged (inspection only: which ImageNet classes do tiles look like)
+``features_linear`` embeddings computed once (cached), then logistic regression or a linear SVM (scikit-learn)
+``frozen_head``   small data, similar domain: backbone frozen and called with ``training=False``, new head
+``truncated``     small data, different domain: keep only the early stages (generic edges/textures), frozen
+``fine_tune_top`` head first, then the top K stages unfrozen (BatchNorm stays frozen) at a lower learning rate
+``fine_tune_all`` large data: head first, then every pretrained layer at a lower learning rate
+``scratch``       same architecture, random initialisation — the baseline transfer learning must beat
+================  =====================================================================================
+
+Models take RGB 0–255 and output one softmax per target (a dict keyed by target name). Frozen-feature strategies
+train their head on pooled features computed once (identical to training the full model with a frozen backbone,
+without augmentation, and about 100× cheaper on a CPU); the saved model is always the full image → classes model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tlgeo.config import STRATEGIES
+from tlgeo.errors import ConfigError
+
+if TYPE_CHECKING:
+    import keras
+
+    from tlgeo.backbones import BackboneInfo
+
+#: One-line descriptions, for tables and the UI.
+STRATEGY_DESCRIPTIONS = {
+    "as_is": "ImageNet classifier unchanged — inspection only (which ImageNet classes your tiles resemble).",
+    "features_linear": "Embeddings once, then logistic regression / linear SVM. Fastest; no network training.",
+    "frozen_head": "Frozen ImageNet backbone, new classifier head. Small data, imagery similar to ImageNet.",
+    "truncated": "Only the early (generic) stages, frozen, new head. Small data, imagery unlike ImageNet.",
+    "fine_tune_top": "Head first, then the top K stages fine-tuned at a lower learning rate.",
+    "fine_tune_all": "Head first, then all pretrained layers fine-tuned at a lower learning rate. Larger data.",
+    "scratch": "Same network, random initialisation, all layers trained. The baseline to beat.",
+}
+#: Strategies whose backbone never trains (their features can be computed once and cached).
+FROZEN = ("features_linear", "frozen_head", "truncated")
+#: Strategies that train (usable by ``tlgeo train`` / ``compare``).
+TRAINABLE = tuple(s for s in STRATEGIES if s != "as_is")
+#: Below this many images per class a dataset counts as small (the rule of thumb in the transfer-learning notes).
+SMALL_PER_CLASS = 1000
+
+
+def check_strategy(name: str) -> str:
+    """Validate a strategy name for training.
+
+    Raises:
+        ConfigError: Unknown strategy, or ``as_is`` (which has nothing to train).
+    """
+    if name == "as_is":
+        raise ConfigError(
+            "Strategy 'as_is' uses the ImageNet classifier unchanged and has nothing to train",
+            hint="Use `tlgeo imagenet IMAGE…` to inspect ImageNet classes, or pick a trainable strategy: "
+            + ", ".join(TRAINABLE)
+            + ".",
+        )
+    if name not in TRAINABLE:
+        raise ConfigError(f"Unknown strategy {name!r}", hint=f"Use one of: {', '.join(TRAINABLE)}, or auto.")
+    return name
+
+
+def default_truncate_stage(info: BackboneInfo) -> str:
+    """The stage ``truncated`` keeps up to by default: the end of the lower half of the network."""
+    return info.stages[max(0, len(info.stages) // 2 - 1)]
+
+
+# ----------------------------------------------------------------------------------------------- models
+@dataclass
+class TransferModel:
+    """The pieces of one classifier.
+
+    Attributes:
+        model: Full model, image (0–255) → ``{target: probabilities}``.
+        backbone: The (possibly truncated) feature extractor inside ``model``.
+        features: Image → pooled features (shares layers with ``model``).
+        head: Pooled features → ``{target: probabilities}`` (shares layers with ``model``).
+        info: Registry entry of the backbone.
+        pretrained: Whether the backbone started from pretrained weights.
+    """
+
+    model: keras.Model
+    backbone: keras.Model
+    features: keras.Model
+    head: keras.Model
+    info: BackboneInfo
+    pretrained: bool
+
+
+def build_head(feature_dim: int, targets: Mapping[str, list[str]], dropout: float, seed: int = 0) -> keras.Model:
+    """Dropout + one softmax Dense per target (float32 outputs, so mixed precision stays stable)."""
+    import keras
+
+    inputs = keras.Input(shape=(feature_dim,), name="features")
+    x = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(inputs) if dropout > 0 else inputs
+    outputs = {
+        t: keras.layers.Dense(
+            len(classes),
+            activation="softmax",
+            dtype="float32",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i),
+            name=t,
+        )(x)
+        for i, (t, classes) in enumerate(targets.items())
+    }
+    return keras.Model(inputs, outputs, name="head")
+
+
+def build_model(
+    backbone: str,
+    strategy: str,
+    targets: Mapping[str, list[str]],
+    *,
+    img_size: int,
+    weights: str | None = "imagenet",
+    truncate_stage: str | None = None,
+    dropout: float = 0.2,
+    seed: int = 0,
+) -> TransferModel:
+    """Build the classifier for a strategy.
+
+    Args:
+        backbone: Registry name.
+        strategy: A trainable strategy.
+        targets: Target name → class names.
+        img_size: Input edge in pixels.
+        weights: Pretrained weights (ignored by ``scratch``, which starts from random weights).
+        truncate_stage: Last stage for ``truncated`` (default :func:`default_truncate_stage`).
+        dropout: Dropout before the head.
+        seed: Seed for the new layers.
+    """
+    import keras
+
+    from tlgeo.backbones import backbone_info, get_backbone, truncate_backbone
+
+    check_strategy(strategy)
+    info = backbone_info(backbone)
+    pretrained = strategy != "scratch" and weights is not None
+    net = get_backbone(backbone, weights=weights if pretrained else None, input_shape=(img_size, img_size, 3))
+    if strategy == "truncated":
+        net = truncate_backbone(net, info, truncate_stage or default_truncate_stage(info))
+    inputs = keras.Input(shape=(img_size, img_size, 3), name="image")
+    if strategy == "scratch":
+        net.trainable = True
+        fmap = net(inputs)
+    else:
+        # Keras transfer-learning recipe: the pretrained backbone always runs in inference mode, so BatchNorm keeps
+        # its ImageNet statistics even when layers are unfrozen for fine-tuning.
+        net.trainable = False
+        fmap = net(inputs, training=False)
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool", dtype="float32")(fmap)
+    head = build_head(int(pooled.shape[-1]), targets, dropout, seed)
+    outputs = head(pooled)
+    model = keras.Model(inputs, outputs, name=f"{backbone}_{strategy}")
+    features = keras.Model(inputs, pooled, name=f"{backbone}_features")
+    return TransferModel(model=model, backbone=net, features=features, head=head, info=info, pretrained=pretrained)
+
+
+def unfreeze(tm: TransferModel, strategy: str, top_k_stages: int) -> list[keras.Variable]:
+    """Make backbone layers trainable for phase 2 of ``fine_tune_top`` / ``fine_tune_all``; BatchNorm stays frozen.
+
+    Returns:
+        The backbone variables that became trainable (they get the lower learning rate).
+    """
+    import keras
+
+    from tlgeo.backbones import stage_index_of_layers
+
+    tm.backbone.trainable = True
+    stage_of = stage_index_of_layers(tm.backbone, tm.info)
+    n_stages = len(tm.info.stages)
+    first_trainable = 0 if strategy == "fine_tune_all" else max(0, n_stages - top_k_stages)
+    for layer in tm.backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+        else:
+            layer.trainable = stage_of.get(layer.name, 0) >= first_trainable
+    return list(tm.backbone.trainable_variables)
+
+
+def layerwise_adam(learning_rate: float, slow_variables: list, multiplier: float):
+    """Adam whose step for ``slow_variables`` (pretrained layers) is ``multiplier`` × the learning rate.
+
+    Keras has no per-layer learning rates; this subclass scales the rate inside ``update_step`` for the variables
+    given, which is exact for Adam (unlike scaling gradients, which Adam normalises away).
+    """
+    import keras
+
+    class LayerwiseAdam(keras.optimizers.Adam):
+        _slow_keys: set | None = None
+
+        def _is_slow(self, variable) -> bool:
+            if self._slow_keys is None:
+                # The TF backend hands update_step the backend variable (or a replica of a mirrored one): compare
+                # with the optimizer's own variable key, which resolves both to the same id.
+                self._slow_keys = {self._var_key(v) for v in slow_variables}
+            return self._var_key(variable) in self._slow_keys
+
+        def update_step(self, gradient, variable, learning_rate):
+            if self._is_slow(variable):
+                learning_rate = learning_rate * multiplier
+            return super().update_step(gradient, variable, learning_rate)
+
+    return LayerwiseAdam(learning_rate=learning_rate)
+
+
+# ----------------------------------------------------------------------------------------------- linear heads
+def fit_linear_head(
+    tm: TransferModel, features: np.ndarray, y: Mapping[str, np.ndarray], classifier: str, seed: int = 0
+) -> dict[str, object]:
+    """Fit scikit-learn logistic regression or a linear SVM per target and copy it into the Keras head.
+
+    Logistic regression maps exactly onto Dense + softmax. A linear SVM's decision values are turned into
+    probabilities by softmax with one temperature fitted on the training features (a multi-class Platt scaling),
+    which is also a Dense + softmax. The saved model therefore needs no scikit-learn at prediction time.
+
+    Returns:
+        Per target, the fitted scikit-learn estimator.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    fitted = {}
+    for target, labels in y.items():
+        mask = labels >= 0
+        x, t = features[mask], labels[mask]
+        n_classes = int(tm.head.get_layer(target).units)
+        if classifier == "logistic":
+            est = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000, random_state=seed))
+        else:
+            est = make_pipeline(StandardScaler(), LinearSVC(C=0.05, max_iter=20000, random_state=seed))
+        est.fit(x, t)
+        scaler, clf = est[0], est[1]
+        coef = np.atleast_2d(clf.coef_) / scaler.scale_[None, :]
+        intercept = np.atleast_1d(clf.intercept_) - coef @ scaler.mean_
+        present = list(clf.classes_)
+        if coef.shape[0] == 1:  # binary: sklearn keeps one row for the positive class
+            coef = np.vstack([np.zeros_like(coef), coef])
+            intercept = np.concatenate([[0.0], intercept])
+        temp = (
+            1.0 if classifier == "logistic" else _fit_temperature(x @ coef.T + intercept, np.searchsorted(present, t))
+        )
+        kernel = np.zeros((features.shape[1], n_classes), dtype="float32")
+        bias = np.full((n_classes,), -1e4, dtype="float32")  # classes absent from training get ~0 probability
+        for j, cls in enumerate(present):
+            kernel[:, cls] = temp * coef[j]
+            bias[cls] = temp * intercept[j]
+        tm.head.get_layer(target).set_weights([kernel, bias])
+        fitted[target] = est
+    return fitted
+
+
+def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """Scale factor a minimising the log loss of softmax(a · logits) (golden-section search on log a)."""
+
+    def nll(log_a: float) -> float:
+        z = np.exp(log_a) * logits
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float(-logp[np.arange(len(y)), y].mean())
+
+    lo, hi = np.log(1e-2), np.log(1e3)
+    g = (np.sqrt(5) - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    for _ in range(60):
+        if nll(a) < nll(b):
+            hi = b
+        else:
+            lo = a
+        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    return float(np.exp((lo + hi) / 2))
+
+
+# ----------------------------------------------------------------------------------------------- advisor
+@dataclass(frozen=True)
+class Recommendation:
+    """The advisor's choice and why.
+
+    Attributes:
+        strategy: Recommended strategy.
+        small: Whether the data counts as small (fewer than ``SMALL_PER_CLASS`` images in the rarest class).
+        similar: Whether the imagery counts as similar to ImageNet.
+        images_per_class: Images in the rarest class.
+        similarity: Measured similarity in [0, 1] (``None`` when stated by the user).
+        reason: One paragraph for the UI and CLI.
+        alternatives: Other strategies worth comparing.
+    """
+
+    strategy: str
+    small: bool
+    similar: bool
+    images_per_class: int
+    similarity: float | None
+    reason: str
+    alternatives: tuple[str, ...]
+
+
+#: Similarity at or above which imagery counts as "similar to ImageNet" (see :func:`measure_similarity`).
+SIMILARITY_THRESHOLD = 0.5
+
+
+def recommend_strategy(
+    images_per_class: int | Mapping[str, int],
+    similarity: float | str | None = None,
+    *,
+    small_threshold: int = SMALL_PER_CLASS,
+) -> Recommendation:
+    """Choose a strategy from dataset size and similarity to ImageNet (the four classic cases).
+
+    Args:
+        images_per_class: Labelled images per class (a mapping; the rarest class counts) or the rarest count.
+        similarity: Measured similarity in [0, 1] (:func:`measure_similarity`), or ``"similar"`` / ``"different"``
+            as stated by the user; ``None`` assumes different (overhead imagery usually is).
+        small_threshold: Images per class below which data is small.
+    """
+    if isinstance(images_per_class, Mapping):
+        counts = [int(v) for v in images_per_class.values()]
+        n = min(counts) if counts else 0
+    else:
+        n = int(images_per_class)
+    if isinstance(similarity, str):
+        if similarity not in ("similar", "different"):
+            raise ConfigError(f"similarity must be 'similar', 'different' or a number, received {similarity!r}")
+        similar, score, how = similarity == "similar", None, f"you described the imagery as {similarity}"
+    elif similarity is None:
+        similar, score, how = False, None, "similarity was not measured, so the imagery is assumed to differ"
+    else:
+        score = float(similarity)
+        similar = score >= SIMILARITY_THRESHOLD
+        how = (
+            f"the backbone's activation statistics on your tiles give a similarity of {score:.2f} "
+            f"({'≥' if similar else '<'} {SIMILARITY_THRESHOLD} → {'similar' if similar else 'different'})"
+        )
+    small = n < small_threshold
+    size = f"the rarest class has {n} labelled tiles ({'under' if small else 'at least'} {small_threshold} per class → {'small' if small else 'large'})"
+    if small and similar:
+        strategy, why, alts = (
+            "frozen_head",
+            "With little data, fine-tuning millions of weights would overfit; ImageNet features already describe "
+            "imagery like yours, so freeze the backbone and train only a new head.",
+            ("features_linear", "fine_tune_top"),
+        )
+    elif small:
+        strategy, why, alts = (
+            "truncated",
+            "With little data and imagery unlike ImageNet, the generic early stages (edges, textures, colour blobs) "
+            "transfer best while the late, object-specific stages do not; keep the early stages frozen and train a "
+            "new head on them.",
+            ("frozen_head", "fine_tune_top", "features_linear"),
+        )
+    elif similar:
+        strategy, why, alts = (
+            "fine_tune_all",
+            "With plenty of data similar to ImageNet, fine-tuning every layer from the pretrained weights (at a "
+            "lower learning rate for pretrained layers) adapts the features without overfitting.",
+            ("fine_tune_top", "frozen_head"),
+        )
+    else:
+        strategy, why, alts = (
+            "fine_tune_all",
+            "With plenty of data unlike ImageNet, fine-tune the whole network from the pretrained weights; with very "
+            "large data, training from scratch becomes competitive — compare both.",
+            ("scratch", "fine_tune_top"),
+        )
+    reason = f"Recommended: {strategy}. {size[0].upper() + size[1:]}, and {how}. {why}"
+    return Recommendation(
+        strategy=strategy,
+        small=small,
+        similar=similar,
+        images_per_class=n,
+        similarity=score,
+        reason=reason,
+        alternatives=alts,
+    )
+
+
+def measure_similarity(
+    images: np.ndarray, backbone: str = "efficientnet_lite0", *, weights: str | None = "imagenet", max_images: int = 64
+) -> float:
+    """How ImageNet-like a set of images looks to a pretrained backbone, in [0, 1].
+
+    Every BatchNorm layer stores the mean and variance of its inputs over ImageNet. For the BatchNorm layers of the
+    lower half of the network this compares those statistics with the ones measured on ``images`` (per channel,
+    as the KL divergence between the two Gaussians) and returns ``exp(−mean KL)``: 1 means the activations look
+    exactly as on ImageNet, values near 0 mean a different domain.
+
+    Args:
+        images: uint8 or float (N, H, W, 3), RGB 0–255.
+        backbone: Registry name (must have ImageNet weights).
+        weights: Weights to compare against.
+        max_images: Use at most this many images (evenly spaced).
+    """
+    import keras
+
+    from tlgeo.backbones import backbone_info, get_backbone, stage_index_of_layers
+
+    info = backbone_info(backbone)
+    if len(images) == 0:
+        raise ConfigError("measure_similarity needs at least one image")
+    take = np.linspace(0, len(images) - 1, min(max_images, len(images))).astype(int)
+    batch = np.asarray(images[take], dtype="float32")
+    net = get_backbone(backbone, weights=weights, input_shape=batch.shape[1:])
+    stages = stage_index_of_layers(net, info)
+    half = len(info.stages) // 2
+    bns = [
+        layer
+        for layer in net.layers
+        if isinstance(layer, keras.layers.BatchNormalization) and stages.get(layer.name, 0) < half
+    ]
+    if not bns:
+        raise ConfigError(f"Backbone {backbone!r} has no BatchNorm layers to measure similarity with")
+    probe = keras.Model(net.input, [bn.input for bn in bns])
+    acts = probe.predict(batch, batch_size=16, verbose=0)
+    kls = []
+    for bn, act in zip(bns, acts, strict=True):
+        act = np.asarray(act, dtype="float64").reshape(-1, act.shape[-1])
+        mu_u, var_u = act.mean(axis=0), act.var(axis=0) + bn.epsilon
+        mu_r = np.asarray(bn.moving_mean, dtype="float64")
+        var_r = np.asarray(bn.moving_variance, dtype="float64") + bn.epsilon
+        kl = 0.5 * (var_u / var_r + (mu_u - mu_r) ** 2 / var_r - 1.0 + np.log(var_r / var_u))
+        kls.append(float(np.median(kl)))
+    return float(np.exp(-np.mean(kls)))
+
+
+def outputs_by_target(outputs, targets: Mapping[str, list[str]] | list[str]) -> dict[str, np.ndarray]:
+    """Normalise what ``model.predict`` returns (dict, list or a single array) to ``{target: probabilities}``.
+
+    A model saved with one dict output predicts a plain array after loading; several outputs may come back as a
+    list in target order.
+    """
+    names = list(targets)
+    if isinstance(outputs, dict):
+        if set(names) <= set(outputs):
+            return {t: np.asarray(outputs[t]) for t in names}
+        if len(outputs) == 1 and len(names) == 1:
+            return {names[0]: np.asarray(next(iter(outputs.values())))}
+        raise ConfigError(f"Model outputs {sorted(outputs)} do not match the run's targets {names}")
+    if isinstance(outputs, (list, tuple)):
+        if len(outputs) != len(names):
+            raise ConfigError(f"Model has {len(outputs)} outputs but the run lists {len(names)} targets")
+        return {t: np.asarray(o) for t, o in zip(names, outputs, strict=True)}
+    if len(names) != 1:
+        raise ConfigError(f"Model has one output but the run lists {len(names)} targets")
+    return {names[0]: np.asarray(outputs)}
