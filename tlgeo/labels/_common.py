@@ -1,0 +1,293 @@
+"""Private helpers shared by :mod:`tlgeo.labels.roads` and :mod:`tlgeo.labels.villages`.
+
+Reading field tables (CSV, ``.csv.gz``; delimiter sniffed, every pandas failure turned into a tlgeo error naming the
+file), finding columns by name or alias, checking lon/lat values, and distances on the sphere — all vectorised.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from tlgeo.errors import DataFileError, LabelError
+
+#: Mean Earth radius (IUGG), metres.
+EARTH_RADIUS_M = 6_371_008.8
+_DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``plural(3, 'sample') == '3 samples'`` (with a thousands separator)."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def check_file(path: str | Path, what: str) -> Path:
+    """Check that ``path`` is a non-empty file.
+
+    Raises:
+        DataFileError: Missing, a folder, or 0 bytes.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(f"{what} {path} does not exist", hint="Check the path.", path=path)
+    if path.is_dir():
+        raise DataFileError(f"{path} is a folder, not a {what.lower()}", hint="Pass the file itself.", path=path)
+    if path.stat().st_size == 0:
+        raise DataFileError(f"{what} {path} is empty (0 bytes)", hint="Export or copy the file again.", path=path)
+    return path
+
+
+def _first_line(path: Path) -> str:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+            for line in fh:
+                if line.strip():
+                    return line.rstrip("\r\n")
+    except (OSError, EOFError) as exc:  # damaged gzip
+        raise DataFileError(
+            f"Cannot read {path} ({exc})", hint="The file may be truncated; copy it again.", path=path
+        ) from exc
+    return ""
+
+
+def sniff_delimiter(path: Path) -> tuple[str, list[str]]:
+    """The delimiter of a CSV file (comma, semicolon, tab or pipe) and its header fields, from the first line."""
+    header = _first_line(path)
+    if not header:
+        raise DataFileError(f"{path} holds no text (only blank lines)", hint="Export the file again.", path=path)
+    counts = {d: header.count(d) for d in _DELIMITERS}
+    sep = "," if counts[","] else max(counts, key=lambda d: counts[d])
+    if not counts[sep]:
+        sep = ","
+    return sep, [f.strip().strip('"').strip("'") for f in header.split(sep)]
+
+
+def read_table(
+    path: str | Path,
+    *,
+    what: str,
+    str_columns: Iterable[str] = (),
+    report: list[str] | None = None,
+) -> pd.DataFrame:
+    """Read a CSV (or ``.csv.gz``) into a DataFrame with stripped column names.
+
+    Args:
+        path: The file.
+        what: What the file is, for messages ("Phone log", "Village table").
+        str_columns: Column names (case-insensitive) read as text (ids that look like numbers, e.g. hex phone ids).
+        report: Lines appended here when something was guessed (a non-comma delimiter).
+
+    Raises:
+        DataFileError: Missing, empty, binary or damaged file; header without rows.
+        LabelError: Rows with a wrong number of fields.
+    """
+    path = check_file(path, what)
+    sep, header = sniff_delimiter(path)
+    wanted = {c.lower() for c in str_columns}
+    dtype = {h: str for h in header if h.lower() in wanted}
+    try:
+        df = pd.read_csv(
+            path, sep=sep, dtype=dtype or None, encoding="utf-8-sig", low_memory=False, skipinitialspace=True
+        )
+    except pd.errors.EmptyDataError as exc:
+        raise DataFileError(f"{what} {path} has no columns", hint="Export the file again.", path=path) from exc
+    except pd.errors.ParserError as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        raise LabelError(
+            f"{what} {path} is not a regular {_DELIMITER_NAMES[sep]}-separated table ({detail})",
+            hint="Check for stray delimiters or quotes in that line, or export the file again.",
+            path=path,
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise DataFileError(
+            f"{what} {path} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            hint="Save it as UTF-8 CSV.",
+            path=path,
+        ) from exc
+    except (OSError, EOFError, ValueError) as exc:
+        raise DataFileError(
+            f"Cannot read {what.lower()} {path} ({exc})", hint="Export the file again.", path=path
+        ) from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    if df.empty:
+        raise DataFileError(
+            f"{what} {path} has a header ({', '.join(df.columns[:8])}) but no data rows",
+            hint="Export the file again with its data.",
+            path=path,
+        )
+    if sep != "," and report is not None:
+        report.append(f"{path.name}: read as {_DELIMITER_NAMES[sep]}-separated (no comma in the header)")
+    return df
+
+
+def find_columns(columns: Iterable[str], aliases: Mapping[str, Sequence[str]]) -> dict[str, str | None]:
+    """Map canonical names to the actual column names, matching case-insensitively against each alias in turn."""
+    lower = {}
+    for c in columns:
+        lower.setdefault(str(c).strip().lower(), c)
+    return {key: next((lower[a.lower()] for a in names if a.lower() in lower), None) for key, names in aliases.items()}
+
+
+def delimiter_note(found: Sequence[str]) -> str:
+    """A note for error messages when a header was read as one column holding other separators."""
+    found = list(found)
+    if len(found) == 1 and any(d in str(found[0]) for d in (";", "\t", "|", " ")):
+        return " (one column only: is the delimiter something other than a comma?)"
+    return ""
+
+
+def missing_columns_error(
+    path: str | Path | None,
+    what: str,
+    missing: Sequence[str],
+    expected: Sequence[str],
+    found: Sequence[str],
+    hint: str | None = None,
+) -> LabelError:
+    """A :class:`LabelError` listing what is missing, what is expected and what the file has."""
+    shown = ", ".join(str(c) for c in list(found)[:20]) + (" …" if len(found) > 20 else "")
+    extra = delimiter_note(found)
+    where = f"{what} {path}" if path is not None else what
+    return LabelError(
+        f"{where} lacks column(s) {', '.join(missing)}; expected {', '.join(expected)}; found {shown}{extra}",
+        hint=hint or "Rename the columns or export the file with them.",
+        path=path,
+    )
+
+
+def numeric_column(series: pd.Series, name: str, where: str, *, path: str | Path | None = None) -> np.ndarray:
+    """A column as float64 (NaN where empty); inf becomes NaN.
+
+    Raises:
+        LabelError: More than half of the non-empty cells are not numbers (decimal commas, text).
+    """
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        values = series.to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        coerced = pd.to_numeric(series, errors="coerce")
+        text = series.astype("string").str.strip()
+        bad = coerced.isna() & series.notna() & (text != "")
+        if bad.sum() > 0.5 * max(1, int(series.notna().sum())):
+            example = str(series[bad].iloc[0])
+            comma = " (decimal comma?)" if "," in example else ""
+            raise LabelError(
+                f"{where}: column {name!r} holds non-numeric values such as {example!r}{comma}",
+                hint="Numbers must use a decimal point; empty cells are fine for missing values.",
+                path=path,
+            )
+        values = coerced.to_numpy(dtype="float64", na_value=np.nan)
+    values = values.astype("float64", copy=True)
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
+def check_lat_lon(lat: np.ndarray, lon: np.ndarray, where: str, *, path: str | Path | None = None) -> None:
+    """Refuse latitudes/longitudes outside ±90/±180, saying when the columns look swapped or projected.
+
+    Args:
+        lat, lon: Degrees; NaN is ignored.
+        where: File name (or description) for the message.
+
+    Raises:
+        LabelError: Values out of range.
+    """
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    la, lo = np.abs(lat[ok]), np.abs(lon[ok])
+    if la.size == 0:
+        return
+    bad_lat, bad_lon = la > 90, lo > 180
+    if not bad_lat.any() and not bad_lon.any():
+        return
+    if max(la.max(), lo.max()) > 1000:
+        raise LabelError(
+            f"{where}: lat/lon values up to {max(la.max(), lo.max()):,.0f} look like projected coordinates (metres)",
+            hint="Give WGS84 longitude/latitude in degrees (EPSG:4326).",
+            path=path,
+        )
+    if bad_lat.any() and (lo <= 90).all():
+        raise LabelError(
+            f"{where}: {plural(int(bad_lat.sum()), 'latitude')} outside ±90° (up to {la.max():.4f}) while every "
+            "longitude is within ±90° — lat and lon look swapped",
+            hint="Swap the lat and lon column names.",
+            path=path,
+        )
+    col, n, top = (
+        ("latitude", int(bad_lat.sum()), la.max()) if bad_lat.any() else ("longitude", int(bad_lon.sum()), lo.max())
+    )
+    raise LabelError(
+        f"{where}: {plural(n, col)} out of range (up to {top:.4f}°)",
+        hint="Latitudes must lie within ±90° and longitudes within ±180°; fix or remove those rows.",
+        path=path,
+    )
+
+
+def haversine_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    """Great-circle distance in metres between arrays of points given in degrees."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dphi = p2 - p1
+    dlmb = np.radians(np.asarray(lon2) - np.asarray(lon1))
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def line_lengths_m(geoms: np.ndarray) -> np.ndarray:
+    """Lengths in metres of lon/lat (Multi)LineStrings, summing great-circle distances between vertices.
+
+    Parts of a MultiLineString are not joined. Missing geometries get NaN.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    out = np.full(len(geoms), np.nan)
+    present = ~shapely.is_missing(geoms)
+    if not present.any():
+        return out
+    kept = geoms[present]
+    if (shapely.get_type_id(kept) == 1).all():  # LineStrings only: no need to split parts (get_parts is slow)
+        parts, part_of = kept, np.arange(kept.size)
+    else:
+        parts, part_of = shapely.get_parts(kept, return_index=True)
+    coords, vertex_of = shapely.get_coordinates(parts, return_index=True)
+    same = vertex_of[1:] == vertex_of[:-1]
+    d = haversine_m(coords[:-1, 1], coords[:-1, 0], coords[1:, 1], coords[1:, 0]) * same
+    per_part = np.bincount(vertex_of[:-1], weights=d, minlength=len(parts))
+    out[present] = np.bincount(part_of, weights=per_part, minlength=int(present.sum()))
+    return out
+
+
+def iso_utc(seconds: np.ndarray) -> np.ndarray:
+    """Epoch seconds → ISO 8601 UTC strings with milliseconds (``None`` where not finite), vectorised."""
+    seconds = np.asarray(seconds, dtype="float64")
+    out = np.full(seconds.shape, None, dtype=object)
+    ok = np.isfinite(seconds)
+    if ok.any():
+        ms = np.round(seconds[ok] * 1000.0).astype("int64").astype("datetime64[ms]")
+        out[ok] = np.char.add(np.datetime_as_string(ms, unit="ms"), "Z").astype(object)
+    return out
+
+
+def swapped_bounds(bounds: Sequence[float]) -> tuple[float, float, float, float]:
+    """(minx, miny, maxx, maxy) with x and y exchanged."""
+    minx, miny, maxx, maxy = bounds
+    return (miny, minx, maxy, maxx)
+
+
+def boxes_intersect(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether two (minx, miny, maxx, maxy) boxes overlap."""
+    return not (a[2] < b[0] or b[2] < a[0] or a[3] < b[1] or b[3] < a[1])
+
+
+def fmt_bounds(b: Sequence[float]) -> str:
+    """Lon/lat box as text: ``lon 36.80…36.90, lat -1.30…-1.20``."""
+    return f"lon {b[0]:.4f}…{b[2]:.4f}, lat {b[1]:.4f}…{b[3]:.4f}"
+
+
+def id_list(values: Iterable[object], limit: int = 8) -> str:
+    """Up to ``limit`` ids joined by commas, with an ellipsis when there are more."""
+    vals = [str(v) for v in values]
+    return ", ".join(vals[:limit]) + (" …" if len(vals) > limit else "")
