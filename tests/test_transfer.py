@@ -140,3 +140,21 @@ def test_outputs_by_target_normalises_shapes():
     assert set(outputs_by_target([arr, arr[:, :2]], ["a", "b"])) == {"a", "b"}
     with pytest.raises(ConfigError):
         outputs_by_target(arr, ["a", "b"])
+
+
+@pytest.mark.slow
+def test_similarity_separates_photos_from_noise():
+    from skimage import data, transform
+
+    from tlgeo.transfer import SIMILARITY_THRESHOLD, measure_similarity
+
+    def rs(img):
+        return transform.resize(img[..., :3], (128, 128), preserve_range=True).astype("uint8")
+
+    photos = np.array([rs(getattr(data, n)()) for n in ("chelsea", "coffee", "astronaut", "cat", "rocket")])
+    noise = np.random.default_rng(0).integers(0, 255, (8, 128, 128, 3)).astype("uint8")
+    s_photos = measure_similarity(photos)
+    s_noise = measure_similarity(noise)
+    assert s_photos >= SIMILARITY_THRESHOLD > s_noise
+    assert recommend_strategy(200, s_photos).strategy == "frozen_head"
+    assert recommend_strategy(200, s_noise).strategy == "truncated"

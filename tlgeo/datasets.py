@@ -123,28 +123,34 @@ class Targets:
         return {t: np.where(y >= 0, y, 0).astype("int32") for t, y in self.y.items()}
 
 
-def augment_batch(images, seeds, *, colour: bool = True):
-    """Random flips, 90° rotations and mild brightness/contrast jitter for a batch (tf ops; stateless seeds).
+def augment_batch(images, seed, *, colour: bool = True):
+    """Random flips, 90° rotations and mild brightness/contrast jitter, vectorised over a batch (stateless seeds).
+
+    Overhead imagery has no "up", so all 8 dihedral transforms are valid. Each image draws its own transform from
+    the stateless ``seed``, so augmentation is reproducible and costs a few element-wise ops per batch.
 
     Args:
         images: float32 tensor (B, H, W, 3), values 0–255, square tiles.
-        seeds: int tensor (B, 2) — one stateless seed per image, so augmentation is reproducible.
-        colour: Also jitter brightness (±8 %) and contrast (±10 %).
+        seed: int32 tensor of shape (2,) for this batch.
+        colour: Also jitter brightness (±8 % of the range) and contrast (±10 %).
     """
     import tensorflow as tf
 
-    def one(args):
-        img, seed = args
-        img = tf.image.stateless_random_flip_left_right(img, seed)
-        img = tf.image.stateless_random_flip_up_down(img, seed + 1)
-        k = tf.random.stateless_uniform([], seed + 2, 0, 4, dtype=tf.int32)
-        img = tf.image.rot90(img, k)
-        if colour:
-            img = tf.image.stateless_random_brightness(img, 0.08 * 255.0, seed + 3)
-            img = tf.image.stateless_random_contrast(img, 0.9, 1.1, seed + 4)
-        return tf.clip_by_value(img, 0.0, 255.0)
+    b = tf.shape(images)[0]
+    u = tf.random.stateless_uniform([b, 5], seed, dtype=tf.float32)
 
-    return tf.map_fn(one, (images, seeds), fn_output_signature=tf.float32)
+    def pick(mask, a, other):
+        return tf.where(tf.reshape(mask, [-1, 1, 1, 1]), a, other)
+
+    x = pick(u[:, 0] < 0.5, tf.reverse(images, axis=[2]), images)  # left-right
+    x = pick(u[:, 1] < 0.5, tf.reverse(x, axis=[1]), x)  # up-down
+    x = pick(u[:, 2] < 0.5, tf.transpose(x, [0, 2, 1, 3]), x)  # transpose: with the flips, all 8 rotations/flips
+    if colour:
+        delta = tf.reshape((u[:, 3] * 2.0 - 1.0) * 0.08 * 255.0, [-1, 1, 1, 1])
+        factor = tf.reshape(0.9 + 0.2 * u[:, 4], [-1, 1, 1, 1])
+        mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+        x = (x - mean) * factor + mean + delta
+    return tf.clip_by_value(x, 0.0, 255.0)
 
 
 def make_dataset(
@@ -192,9 +198,9 @@ def make_dataset(
 
     ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
     if augment:
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2).batch(batch_size)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda batch, s: (augment_batch(batch[0], tf.cast(s[: tf.shape(batch[0])[0]], tf.int32)), *batch[1:]),
+            lambda batch, s: (augment_batch(batch[0], tf.cast(s % (2**31 - 1), tf.int32)), *batch[1:]),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     return ds.prefetch(tf.data.AUTOTUNE)

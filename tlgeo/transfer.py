@@ -115,6 +115,20 @@ def build_head(feature_dim: int, targets: Mapping[str, list[str]], dropout: floa
     return keras.Model(inputs, outputs, name="head")
 
 
+def build_backbone(
+    backbone: str, strategy: str, *, img_size: int, weights: str | None = "imagenet", truncate_stage: str | None = None
+) -> keras.Model:
+    """The feature extractor a strategy uses: pretrained (or random for ``scratch``), truncated for ``truncated``."""
+    from tlgeo.backbones import backbone_info, get_backbone, truncate_backbone
+
+    info = backbone_info(backbone)
+    pretrained = strategy != "scratch" and weights is not None
+    net = get_backbone(backbone, weights=weights if pretrained else None, input_shape=(img_size, img_size, 3))
+    if strategy == "truncated":
+        net = truncate_backbone(net, info, truncate_stage or default_truncate_stage(info))
+    return net
+
+
 def build_model(
     backbone: str,
     strategy: str,
@@ -125,6 +139,7 @@ def build_model(
     truncate_stage: str | None = None,
     dropout: float = 0.2,
     seed: int = 0,
+    net: keras.Model | None = None,
 ) -> TransferModel:
     """Build the classifier for a strategy.
 
@@ -137,17 +152,18 @@ def build_model(
         truncate_stage: Last stage for ``truncated`` (default :func:`default_truncate_stage`).
         dropout: Dropout before the head.
         seed: Seed for the new layers.
+        net: A backbone already built by :func:`build_backbone` for the same arguments, reused as it is (saves
+            rebuilding and reloading weights for every fold; restore its initial weights first if it was trained).
     """
     import keras
 
-    from tlgeo.backbones import backbone_info, get_backbone, truncate_backbone
+    from tlgeo.backbones import backbone_info
 
     check_strategy(strategy)
     info = backbone_info(backbone)
     pretrained = strategy != "scratch" and weights is not None
-    net = get_backbone(backbone, weights=weights if pretrained else None, input_shape=(img_size, img_size, 3))
-    if strategy == "truncated":
-        net = truncate_backbone(net, info, truncate_stage or default_truncate_stage(info))
+    if net is None:
+        net = build_backbone(backbone, strategy, img_size=img_size, weights=weights, truncate_stage=truncate_stage)
     inputs = keras.Input(shape=(img_size, img_size, 3), name="image")
     if strategy == "scratch":
         net.trainable = True
@@ -385,15 +401,22 @@ def recommend_strategy(
     )
 
 
+#: Mean per-channel KL divergence (see :func:`measure_similarity`) at which similarity is 0.5.
+SIMILARITY_KL_HALF = 0.15
+
+
 def measure_similarity(
     images: np.ndarray, backbone: str = "efficientnet_lite0", *, weights: str | None = "imagenet", max_images: int = 64
 ) -> float:
     """How ImageNet-like a set of images looks to a pretrained backbone, in [0, 1].
 
-    Every BatchNorm layer stores the mean and variance of its inputs over ImageNet. For the BatchNorm layers of the
-    lower half of the network this compares those statistics with the ones measured on ``images`` (per channel,
-    as the KL divergence between the two Gaussians) and returns ``exp(−mean KL)``: 1 means the activations look
-    exactly as on ImageNet, values near 0 mean a different domain.
+    Every BatchNorm layer stores the mean and variance of its inputs over ImageNet. This measures the same
+    statistics on ``images`` and compares them per channel as the KL divergence between the two Gaussians; the
+    median over channels is averaged within each stage and then over stages (early stages see colour and texture,
+    late ones object parts). The score is ``2 ** (−KL / 0.15)``: 1 means activations exactly as on ImageNet, 0.5 is
+    the similar/different threshold. Calibration on this backbone at 128 px: natural photos (scikit-image's
+    chelsea, coffee, astronaut, cat, rocket) ≈ 0.65; the bundled synthetic satellite scenes ≈ 0.3–0.35; uniform
+    noise ≈ 0.1.
 
     Args:
         images: uint8 or float (N, H, W, 3), RGB 0–255.
@@ -412,25 +435,21 @@ def measure_similarity(
     batch = np.asarray(images[take], dtype="float32")
     net = get_backbone(backbone, weights=weights, input_shape=batch.shape[1:])
     stages = stage_index_of_layers(net, info)
-    half = len(info.stages) // 2
-    bns = [
-        layer
-        for layer in net.layers
-        if isinstance(layer, keras.layers.BatchNormalization) and stages.get(layer.name, 0) < half
-    ]
+    bns = [layer for layer in net.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if not bns:
         raise ConfigError(f"Backbone {backbone!r} has no BatchNorm layers to measure similarity with")
     probe = keras.Model(net.input, [bn.input for bn in bns])
     acts = probe.predict(batch, batch_size=16, verbose=0)
-    kls = []
+    per_stage: dict[int, list[float]] = {}
     for bn, act in zip(bns, acts, strict=True):
         act = np.asarray(act, dtype="float64").reshape(-1, act.shape[-1])
         mu_u, var_u = act.mean(axis=0), act.var(axis=0) + bn.epsilon
         mu_r = np.asarray(bn.moving_mean, dtype="float64")
         var_r = np.asarray(bn.moving_variance, dtype="float64") + bn.epsilon
         kl = 0.5 * (var_u / var_r + (mu_u - mu_r) ** 2 / var_r - 1.0 + np.log(var_r / var_u))
-        kls.append(float(np.median(kl)))
-    return float(np.exp(-np.mean(kls)))
+        per_stage.setdefault(stages.get(bn.name, 0), []).append(float(np.median(kl)))
+    mean_kl = float(np.mean([np.mean(v) for v in per_stage.values()]))
+    return float(2.0 ** (-mean_kl / SIMILARITY_KL_HALF))
 
 
 def outputs_by_target(outputs, targets: Mapping[str, list[str]] | list[str]) -> dict[str, np.ndarray]:
