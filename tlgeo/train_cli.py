@@ -47,6 +47,9 @@ def add_train_arguments(p: argparse.ArgumentParser, *, compare: bool) -> None:
     p.add_argument("--split", choices=["spatial", "random"], default=d.split)
     p.add_argument("--block-size", type=float, default=None, help="spatial block edge in metres (default: auto)")
     p.add_argument("--buffer", type=float, default=0.0, help="metres between test blocks and training tiles")
+    p.add_argument(
+        "--patience", type=int, default=d.patience, help=f"early-stopping patience in epochs (default {d.patience})"
+    )
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--mixed-precision", choices=["auto", "on", "off"], default=d.mixed_precision)
@@ -74,6 +77,7 @@ def config_from_args(args: argparse.Namespace, *, strategy: str | None = None) -
         block_size_m=args.block_size,
         buffer_m=args.buffer,
         augment=not args.no_augment,
+        patience=args.patience,
         refit=not getattr(args, "no_refit", False),
         seed=args.seed,
         mixed_precision=args.mixed_precision,

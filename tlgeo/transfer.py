@@ -167,6 +167,11 @@ def build_model(
     inputs = keras.Input(shape=(img_size, img_size, 3), name="image")
     if strategy == "scratch":
         net.trainable = True
+        for layer in net.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                # Short schedules on small data: with the default 0.99 the running statistics are still far from
+                # the batch statistics after a few dozen steps, and the model predicts one class at test time.
+                layer.momentum = 0.9
         fmap = net(inputs)
     else:
         # Keras transfer-learning recipe: the pretrained backbone always runs in inference mode, so BatchNorm keeps
