@@ -189,15 +189,24 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------- predict
 def _add_predict(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="predict tiles, folders or whole scenes with a saved run")
+    p = sub.add_parser(
+        "predict",
+        help="predict tiles, folders or whole scenes with a saved run",
+        description="Predict tiles (GeoTIFF, or PNG/JPEG with a world file), folders of tiles and whole scenes "
+        "(rasters larger than 1.5 × the run's tile size, cut into sliding windows) with a saved run. Writes an RFC 7946 "
+        "GeoJSON (one feature per tile: label, class index, probability of every class), optionally a GeoTIFF of "
+        "class and probabilities (one scene) and a CSV. Files that do not fit the run are skipped with a warning.",
+    )
     p.add_argument("inputs", nargs="+", type=Path, help="tiles, folders of tiles, or scenes")
     p.add_argument("--run", type=Path, required=True, help="run folder (runs/<run_id>)")
     p.add_argument("--out", type=Path, required=True, help="predictions GeoJSON (EPSG:4326)")
-    p.add_argument("--geotiff", type=Path, default=None, help="also write class + probability GeoTIFF (one scene)")
-    p.add_argument("--csv", type=Path, default=None, help="also write a CSV table")
-    p.add_argument("--stride", type=int, default=None, help="window step for scenes (default: the run's)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument(
+        "--geotiff", type=Path, default=None, help="also write a class + probability GeoTIFF (exactly one scene)"
+    )
+    p.add_argument("--csv", type=Path, default=None, help="also write a CSV table (centroid lon/lat)")
+    p.add_argument("--stride", type=int, default=None, help="window step for scenes in px (default: the run's)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per model call (default: 32)")
+    p.add_argument("--overwrite", action="store_true", help="replace output files that exist")
     p.set_defaults(func=_cmd_predict)
 
 

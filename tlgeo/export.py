@@ -14,7 +14,7 @@ import pandas as pd
 import shapely
 
 from tlgeo._utils import atomic_path
-from tlgeo.errors import GeoreferenceError
+from tlgeo.errors import ConfigError, GeoreferenceError, OutputExistsError
 
 #: GDAL GeoJSON layer options: RFC 7946 reprojects to EPSG:4326, writes lon/lat and right-hand (CCW) exteriors.
 GEOJSON_PROFILE = {"RFC7946": "YES", "COORDINATE_PRECISION": 7, "WRITE_BBOX": "YES"}
@@ -77,3 +77,249 @@ def geojson_bytes(gdf: gpd.GeoDataFrame) -> bytes:
 def finite_or_none(value: float) -> float | None:
     """JSON has no NaN: map non-finite floats to None."""
     return float(value) if value is not None and np.isfinite(value) else None
+
+
+# --------------------------------------------------------------------------------------------- prediction rasters
+#: GeoTIFF writer defaults for prediction rasters: one float32 file (GeoTIFF bands share one data type), tiled,
+#: DEFLATE with the floating-point predictor, nodata −1 (never a class index nor a probability).
+PREDICTION_GEOTIFF_PROFILE = {
+    "driver": "GTiff",
+    "dtype": "float32",
+    "nodata": -1.0,
+    "tiled": True,
+    "blockxsize": 256,
+    "blockysize": 256,
+    "compress": "deflate",
+    "predictor": 3,
+    "interleave": "band",
+    "BIGTIFF": "IF_SAFER",
+}
+PREDICTION_NODATA = -1.0
+
+
+def _prediction_frame(result_or_predictions) -> tuple[gpd.GeoDataFrame, dict[str, list[str]] | None]:
+    """The predictions GeoDataFrame and, when known, the run's targets."""
+    predictions = getattr(result_or_predictions, "predictions", result_or_predictions)
+    if not isinstance(predictions, gpd.GeoDataFrame):
+        raise ConfigError(
+            f"Expected a PredictionResult or a predictions GeoDataFrame, received {type(result_or_predictions).__name__}"
+        )
+    return predictions, getattr(result_or_predictions, "targets", None)
+
+
+def prediction_columns(
+    predictions: pd.DataFrame, targets: dict[str, list[str]] | None = None
+) -> dict[str, tuple[str, list[str]]]:
+    """Per target, the class-index column and the probability columns of a predictions frame.
+
+    Single-target frames use ``class_index`` / ``prob_<class>``; multi-task frames ``<T>_class_index`` /
+    ``<T>_prob_<class>``. Without ``targets`` the layout is read from the column names.
+
+    Returns:
+        ``{target: (class_index_column, [prob_column, …])}`` (target ``""`` when it cannot be named).
+    """
+    cols = list(predictions.columns)
+    if targets:
+        prefixes = dict.fromkeys(targets, "") if len(targets) == 1 else {t: f"{t}_" for t in targets}
+    elif "class_index" in cols:
+        prefixes = {"": ""}
+    else:
+        prefixes = {
+            c[: -len("class_index")].rstrip("_"): c[: -len("class_index")] for c in cols if c.endswith("_class_index")
+        }
+    out = {}
+    for target, prefix in prefixes.items():
+        index_col = f"{prefix}class_index"
+        probs = [c for c in cols if c.startswith(f"{prefix}prob_")]
+        if targets:
+            probs = [f"{prefix}prob_{c}" for c in targets[target]]
+        missing = [c for c in (index_col, *probs) if c not in cols]
+        if missing or not probs:
+            raise ConfigError(
+                f"The predictions lack column(s) {', '.join(missing) or f'{prefix}prob_*'}",
+                hint="Pass the frame returned by tlgeo.predict (PredictionResult.predictions).",
+            )
+        out[target] = (index_col, probs)
+    if not out:
+        raise ConfigError(
+            "The predictions have no class_index column", hint="Pass the frame returned by tlgeo.predict."
+        )
+    return out
+
+
+def _source_names(scene: Path) -> set[str]:
+    return {scene.stem, f"{scene.parent.name}_{scene.stem}"}
+
+
+def _infer_cell(windows: np.ndarray) -> int:
+    """The prediction stride: the most common step between neighbouring window offsets (else the window size)."""
+    diffs = []
+    for axis in (0, 1):
+        offsets = np.unique(windows[:, axis])
+        diffs.append(np.diff(offsets))
+    steps = np.concatenate(diffs)
+    steps = steps[steps > 0]
+    if steps.size == 0:
+        return int(max(1, windows[:, 2:].min()))
+    values, counts = np.unique(steps, return_counts=True)
+    return int(values[counts == counts.max()].max())
+
+
+def write_prediction_geotiff(
+    result_or_predictions,
+    scene_path: str | Path,
+    out_path: str | Path,
+    *,
+    overwrite: bool = False,
+    cell: int | None = None,
+) -> Path:
+    """Write a scene's predictions as a GeoTIFF in the scene's CRS, atomically.
+
+    **Layout.** One float32 file (every band of a GeoTIFF shares one data type): for each target (in run order) the
+    class index (whole numbers 0…K−1; band description ``class_index`` or ``<T>_class_index``), then one band per
+    class probability (``prob_<class>`` or ``<T>_prob_<class>``). Nodata is −1 on every band (cells no window
+    covers, and windows skipped as all-nodata). Class names are stored as a band tag ``classes`` on each class-index
+    band (``0=good,1=fair,2=poor``); the run id and backbone as dataset tags. Tiled 256 × 256, DEFLATE-compressed.
+
+    **Pixel grid.** One output pixel per ``cell`` scene pixels (default: the prediction stride, inferred from the
+    windows), anchored at the scene's top-left corner: the transform is ``scene.transform × scale(cell)`` and the
+    raster has ``ceil(width / cell) × ceil(height / cell)`` pixels, so the last row and column may reach past the
+    scene edge by less than one cell. Each output pixel takes the window whose centre is nearest to the pixel
+    centre (clamped into the scene) among the windows containing it — with overlapping windows that is the most
+    central prediction (a tie — a pixel on the border of two windows' halves — goes to the window listed first,
+    i.e. the upper-left one). ``cell=1`` gives one output pixel per scene pixel (memory grows with the scene).
+
+    Args:
+        result_or_predictions: A :class:`tlgeo.predict.PredictionResult` or its ``predictions`` frame (needs the
+            ``source`` and ``window`` columns of scene predictions).
+        scene_path: The scene the windows were read from.
+        out_path: Output ``.tif`` path.
+        overwrite: Replace an existing file (otherwise :class:`~tlgeo.errors.OutputExistsError`).
+        cell: Output pixel size in scene pixels (default: the prediction stride).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ConfigError: The predictions hold no windows of this scene, or ``cell`` is not positive.
+        OutputExistsError: ``out_path`` exists and ``overwrite`` is False.
+    """
+    import rasterio
+    from rasterio.transform import Affine
+
+    from tlgeo.tiles import raster_info
+
+    out_path = Path(out_path)
+    if out_path.exists() and not overwrite:
+        raise OutputExistsError(
+            f"{out_path} already exists",
+            hint="Choose another output path or pass overwrite=True (--overwrite).",
+            path=out_path,
+        )
+    predictions, targets = _prediction_frame(result_or_predictions)
+    scene = Path(scene_path)
+    info = raster_info(scene)
+    for col in ("source", "window"):
+        if col not in predictions.columns:
+            raise ConfigError(
+                f"The predictions lack the {col!r} column needed to place windows in {scene}",
+                hint="Pass the frame returned by tlgeo.predict.predict_scene or predict_inputs.",
+            )
+    rows = predictions[predictions["source"].isin(_source_names(scene))]
+    if rows.empty:
+        sources = sorted(map(str, predictions["source"].unique()))[:5]
+        raise ConfigError(
+            f"The predictions hold no windows of {scene} (sources: {', '.join(sources) or 'none'})",
+            hint="Pass the scene the predictions were made on.",
+            path=scene,
+        )
+    windows = np.array([tuple(int(v) for v in w) for w in rows["window"]], dtype=np.int64).reshape(-1, 4)
+    outside = (windows[:, 0] < 0) | (windows[:, 1] < 0) | (windows[:, 0] + windows[:, 2] > info.width)
+    outside |= windows[:, 1] + windows[:, 3] > info.height
+    if outside.any():
+        raise ConfigError(
+            f"{int(outside.sum())} prediction window(s) lie outside {scene} ({info.width} × {info.height} px)",
+            hint="Pass the scene the predictions were made on.",
+            path=scene,
+        )
+    cell = _infer_cell(windows) if cell is None else int(cell)
+    if cell < 1:
+        raise ConfigError(f"cell must be a positive number of scene pixels, received cell={cell}")
+    columns = prediction_columns(rows, targets)
+    ncols, nrows = -(-info.width // cell), -(-info.height // cell)
+    cx = np.minimum((np.arange(ncols) + 0.5) * cell, info.width - 0.5)
+    cy = np.minimum((np.arange(nrows) + 0.5) * cell, info.height - 0.5)
+    owner = np.full((nrows, ncols), -1, dtype=np.int64)
+    best = np.full((nrows, ncols), np.inf)
+    for k, (co, ro, w, h) in enumerate(windows):
+        j0, j1 = np.searchsorted(cx, [co, co + w])
+        i0, i1 = np.searchsorted(cy, [ro, ro + h])
+        if j0 >= j1 or i0 >= i1:
+            continue
+        dist = (cy[i0:i1, None] - (ro + h / 2)) ** 2 + (cx[None, j0:j1] - (co + w / 2)) ** 2
+        better = dist < best[i0:i1, j0:j1]
+        best[i0:i1, j0:j1][better] = dist[better]
+        owner[i0:i1, j0:j1][better] = k
+    covered = owner >= 0
+    bands: list[tuple[str, np.ndarray]] = []
+    for index_col, prob_cols in columns.values():
+        for col in (index_col, *prob_cols):
+            values = rows[col].to_numpy(dtype="float32")
+            band = np.full((nrows, ncols), PREDICTION_NODATA, dtype="float32")
+            band[covered] = values[owner[covered]]
+            bands.append((col, band))
+    profile = {
+        **PREDICTION_GEOTIFF_PROFILE,
+        "width": ncols,
+        "height": nrows,
+        "count": len(bands),
+        "crs": info.crs,
+        "transform": info.transform * Affine.scale(cell),
+    }
+    first = rows.iloc[0]
+    with atomic_path(out_path, overwrite=overwrite) as tmp, rasterio.open(tmp, "w", **profile) as ds:
+        for i, (name, band) in enumerate(bands, start=1):
+            ds.write(band, i)
+            ds.set_band_description(i, name)
+        for target, (index_col, prob_cols) in columns.items():
+            band_no = [name for name, _ in bands].index(index_col) + 1
+            classes = [c.split("prob_", 1)[1] for c in prob_cols]
+            ds.update_tags(band_no, classes=",".join(f"{i}={c}" for i, c in enumerate(classes)), target=target)
+        ds.update_tags(
+            run_id=str(first.get("run_id", "")),
+            backbone=str(first.get("backbone", "")),
+            cell_px=str(cell),
+            source=str(scene.name),
+            software="tlgeo",
+        )
+    return out_path
+
+
+def predictions_csv_bytes(predictions) -> bytes:
+    """Predictions as a CSV table (UTF-8 bytes): no geometry, the footprint centroid as ``lon``/``lat`` (EPSG:4326).
+
+    Args:
+        predictions: A :class:`tlgeo.predict.PredictionResult` or its ``predictions`` frame (any CRS).
+
+    Raises:
+        GeoreferenceError: The frame has no CRS.
+    """
+    frame, _ = _prediction_frame(predictions)
+    if frame.crs is None:
+        raise GeoreferenceError(
+            "Cannot compute lon/lat of predictions without a CRS", hint="Set the GeoDataFrame's CRS before exporting."
+        )
+    geom = frame.geometry
+    if len(frame) and frame.crs.is_geographic:
+        metric = frame.estimate_utm_crs()
+        centroids = geom.to_crs(metric).centroid.to_crs(4326)
+    else:
+        centroids = geom.centroid.to_crs(4326)
+    table = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    at = list(table.columns).index("source") + 1 if "source" in table.columns else min(1, len(table.columns))
+    table.insert(at, "lon", centroids.x.round(7).to_numpy())
+    table.insert(at + 1, "lat", centroids.y.round(7).to_numpy())
+    for col in table.columns:
+        if table[col].dtype == object and table[col].map(lambda v: isinstance(v, (tuple, list))).any():
+            table[col] = table[col].map(lambda v: ",".join(str(x) for x in v) if isinstance(v, (tuple, list)) else v)
+    return table.to_csv(index=False, lineterminator="\n").encode("utf-8")

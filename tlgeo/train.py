@@ -343,15 +343,38 @@ def _compile_model(tm: TransferModel, targets: Targets, optimizer) -> None:
     )
 
 
-def _early_stopping(config: TrainConfig, has_val: bool):
+def _early_stopping(config: TrainConfig, has_val: bool, *, whole_network: bool = False) -> list:
+    """Early stopping with the best weights restored.
+
+    Heads on frozen features monitor validation loss. Whole-network phases monitor the mean validation accuracy over
+    targets (class-weighted, i.e. balanced accuracy): a network trained from random weights first becomes
+    overconfident — validation loss rises above the uniform guess of epoch 1 — long before its accuracy improves,
+    and "best loss" would restore the untrained network. ``scratch`` is also never stopped before half its epochs.
+    """
     import keras
 
-    return keras.callbacks.EarlyStopping(
-        monitor="val_loss" if has_val else "loss",
-        patience=config.patience,
-        restore_best_weights=True,
-        start_from_epoch=0,
-    )
+    if not has_val:
+        return [keras.callbacks.EarlyStopping(monitor="loss", patience=config.patience, restore_best_weights=True)]
+    if not whole_network:
+        return [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)]
+
+    class MeanAccuracy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                accs = [float(v) for k, v in logs.items() if k.startswith("val_") and k.endswith("accuracy")]
+                logs["val_mean_accuracy"] = float(np.mean(accs)) if accs else 0.0
+
+    start = config.epochs // 2 if config.strategy == "scratch" else 0
+    return [
+        MeanAccuracy(),
+        keras.callbacks.EarlyStopping(
+            monitor="val_mean_accuracy",
+            mode="max",
+            patience=config.patience,
+            restore_best_weights=True,
+            start_from_epoch=start,
+        ),
+    ]
 
 
 def _fit(
@@ -441,7 +464,10 @@ def _fit(
                 epochs=config.epochs,
                 shuffle=False,  # the dataset reshuffles itself every epoch
                 verbose=0,
-                callbacks=[_early_stopping(config, has_val), _keras_bridge(progress, rec, fold, phase, per_batch)],
+                callbacks=[
+                    *_early_stopping(config, has_val, whole_network=True),
+                    _keras_bridge(progress, rec, fold, phase, per_batch),
+                ],
             )
         return tm, history
 
@@ -503,7 +529,7 @@ def _train_head(
             batch_size=config.batch_size,
             verbose=0,
             callbacks=[
-                _early_stopping(config, has_val),
+                *_early_stopping(config, has_val),
                 _keras_bridge(_Progress(TrainCallback(), 1), callback, fold, "head", 0.0),
             ],
         )
