@@ -387,7 +387,7 @@ def _iter_window_images(
     src: _Source, ds, windows: Sequence[tuple[int, int, int, int]], img_size: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(image, valid)`` of each window, in order, with exactly the values training reads
-    (:func:`tlgeo.tiles.iter_tiles`, which calls the same ``_read_window``).
+    (:func:`tlgeo.tiles.iter_tiles`, which calls the same ``read_window_from``).
 
     Windows already of the input size need no resampling: they are read a run of windows at a time (one read of a
     strip up to :data:`STRIP_PX` wide, then sliced), which gives the same values with far fewer reads — plain reads,
@@ -398,7 +398,7 @@ def _iter_window_images(
     from rasterio.errors import RasterioIOError
     from rasterio.windows import Window
 
-    from tlgeo.tiles import _read_window
+    from tlgeo.tiles import read_window_from
 
     try:
         if all(w == img_size and h == img_size for _, _, w, h in windows):
@@ -408,14 +408,14 @@ def _iter_window_images(
                 if src.plain_uint8:
                     image, valid = _plain_uint8_read(ds, src, span)
                 else:
-                    tile = _read_window(ds, src.info, src.chosen, src.stats, span, None)
+                    tile = read_window_from(ds, src.info, src.chosen, src.stats, span, None)
                     image, valid = tile.image, tile.valid
                 for i in members:
                     x = windows[i][0] - co
                     yield image[:, x : x + img_size], valid[:, x : x + img_size]
         else:
             for w in windows:
-                tile = _read_window(ds, src.info, src.chosen, src.stats, Window(*w), img_size)
+                tile = read_window_from(ds, src.info, src.chosen, src.stats, Window(*w), img_size)
                 yield tile.image, tile.valid
     except RasterioIOError as exc:
         raise RasterError(

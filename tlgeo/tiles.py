@@ -266,7 +266,9 @@ def scale_bands(data: np.ndarray, stats: Sequence[tuple[float, float]]) -> np.nd
     for i, (lo, hi) in enumerate(stats):
         band = data[i].astype("float32")
         out[..., i] = np.clip((band - lo) * (255.0 / (hi - lo)), 0.0, 255.0)
-    return np.nan_to_num(out, nan=0.0, posinf=255.0, neginf=0.0)
+    if np.issubdtype(data.dtype, np.floating):
+        out = np.nan_to_num(out, nan=0.0, posinf=255.0, neginf=0.0)
+    return out
 
 
 def read_tile(
@@ -323,14 +325,14 @@ def read_tile(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(info.path) as ds:
-                return _read_window(ds, info, chosen, stats, win, out_size)
+                return read_window_from(ds, info, chosen, stats, win, out_size)
     except RasterioIOError as exc:
         raise RasterError(
             f"Reading {info.path} failed ({exc})", hint="The file may be truncated; export it again.", path=info.path
         ) from exc
 
 
-def _read_window(
+def read_window_from(
     ds: rasterio.io.DatasetReader,
     info: RasterInfo,
     chosen: tuple[int, int, int],
@@ -338,6 +340,18 @@ def _read_window(
     win: Window,
     out_size: int | None,
 ) -> Tile:
+    """Read one window from an open dataset: the 3 chosen bands, scaled by ``stats``, masked, optionally resampled.
+
+    The single place where pixels become backbone input — training (:func:`iter_tiles`) and prediction both call it.
+
+    Args:
+        ds: Open rasterio dataset of ``info.path``.
+        info: Its :class:`RasterInfo`.
+        chosen: 1-based bands for R, G, B (:func:`resolve_bands`).
+        stats: Per-band (low, high) from :func:`band_stats`.
+        win: Window to read.
+        out_size: Resample to ``out_size`` × ``out_size`` (bilinear), or ``None``.
+    """
     shape = (out_size, out_size) if out_size else (int(win.height), int(win.width))
     unique = sorted(set(chosen))
     data = ds.read(unique, window=win, out_shape=(len(unique), *shape), resampling=Resampling.bilinear)
@@ -393,7 +407,7 @@ def iter_tiles(
                 ds, info, chosen, stats = opened[key]
                 win = Window(*[int(v) for v in window])
                 try:
-                    yield _read_window(ds, info, chosen, stats, win, out_size)
+                    yield read_window_from(ds, info, chosen, stats, win, out_size)
                 except RasterioIOError as exc:
                     raise RasterError(
                         f"Reading {info.path} failed ({exc})",
