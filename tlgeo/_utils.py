@@ -36,6 +36,45 @@ def cache_dir(sub: str | None = None) -> Path:
     return path
 
 
+def check_file(path: str | Path, what: str = "File") -> Path:
+    """Check that ``path`` is an existing, non-empty file.
+
+    Args:
+        path: The file.
+        what: What the file is, for the message (e.g. ``"Raster file"``).
+
+    Raises:
+        DataFileError: Missing, a folder, or 0 bytes — naming the file and what to do.
+    """
+    from tlgeo.errors import DataFileError
+
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(f"{what} {path} does not exist", hint="Check the path.", path=path)
+    if path.is_dir():
+        raise DataFileError(f"{path} is a folder, not a {what.lower()}", hint="Pass the file itself.", path=path)
+    if path.stat().st_size == 0:
+        raise DataFileError(f"{what} {path} is empty (0 bytes)", hint="Export or copy the file again.", path=path)
+    return path
+
+
+def refuse_existing(*paths: str | Path | None, overwrite: bool) -> None:
+    """Raise before any work if an output exists and overwriting was not asked for.
+
+    Raises:
+        OutputExistsError: Naming the first existing path.
+    """
+    if overwrite:
+        return
+    from tlgeo.errors import OutputExistsError
+
+    for p in paths:
+        if p is not None and Path(p).exists():
+            raise OutputExistsError(
+                f"{p} already exists", hint="Choose another output path or pass --overwrite.", path=Path(p)
+            )
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it is renamed onto ``target``.
@@ -47,14 +86,7 @@ def atomic_path(target: str | Path, *, overwrite: bool = True) -> Iterator[Path]
         overwrite: If False and ``target`` exists, raise ``FileExistsError`` before anything is written.
     """
     target = Path(target)
-    if target.exists() and not overwrite:
-        from tlgeo.errors import OutputExistsError
-
-        raise OutputExistsError(
-            f"{target} already exists",
-            hint="Choose another output path or pass overwrite=True (--overwrite).",
-            path=target,
-        )
+    refuse_existing(target, overwrite=overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)

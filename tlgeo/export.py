@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from tlgeo._utils import atomic_path
-from tlgeo.errors import ConfigError, GeoreferenceError, OutputExistsError
+from tlgeo._utils import atomic_path, refuse_existing
+from tlgeo.errors import ConfigError, GeoreferenceError
 
 #: GDAL GeoJSON layer options: RFC 7946 reprojects to EPSG:4326, writes lon/lat and right-hand (CCW) exteriors.
 GEOJSON_PROFILE = {"RFC7946": "YES", "COORDINATE_PRECISION": 7, "WRITE_BBOX": "YES"}
@@ -210,12 +210,7 @@ def write_prediction_geotiff(
     from tlgeo.tiles import raster_info
 
     out_path = Path(out_path)
-    if out_path.exists() and not overwrite:
-        raise OutputExistsError(
-            f"{out_path} already exists",
-            hint="Choose another output path or pass overwrite=True (--overwrite).",
-            path=out_path,
-        )
+    refuse_existing(out_path, overwrite=overwrite)
     predictions, targets = _prediction_frame(result_or_predictions)
     scene = Path(scene_path)
     info = raster_info(scene)

@@ -55,7 +55,6 @@ from tlgeo.errors import (
     CompatibilityError,
     ConfigError,
     DataFileError,
-    OutputExistsError,
     RasterError,
     RunError,
     TlgeoError,
@@ -1179,16 +1178,13 @@ def _cli_progress(stream=sys.stderr) -> ProgressFn:
 
 def run_predict_cli(args: argparse.Namespace) -> int:
     """``tlgeo predict``: predict tiles, folders and scenes; write GeoJSON (+ GeoTIFF, CSV); print a summary."""
-    from tlgeo._utils import atomic_path
+    from tlgeo._utils import atomic_path, refuse_existing
     from tlgeo.export import predictions_csv_bytes, write_geojson, write_prediction_geotiff
 
     outputs = [p for p in (args.out, args.geotiff, args.csv) if p is not None]
     if len({Path(p).resolve() for p in outputs}) != len(outputs):
         raise ConfigError("--out, --geotiff and --csv must be different files", hint="Give each output its own path.")
-    if not args.overwrite:
-        for p in outputs:
-            if Path(p).exists():
-                raise OutputExistsError(f"{p} already exists", hint="Choose another path or pass --overwrite.", path=p)
+    refuse_existing(*outputs, overwrite=args.overwrite)
     _check_batch(args.batch_size, args.stride)
     predictor = load_predictor(args.run)
     if args.geotiff is not None:

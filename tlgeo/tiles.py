@@ -27,6 +27,7 @@ from rasterio.transform import Affine, from_bounds
 from rasterio.windows import Window
 from shapely.geometry import box
 
+from tlgeo._utils import check_file
 from tlgeo.config import BandConfig
 from tlgeo.errors import BandError, DataFileError, GeoreferenceError, RasterError
 
@@ -100,17 +101,6 @@ class Tile:
         return float(self.valid.mean()) if self.valid.size else 0.0
 
 
-def _check_file(path: str | Path) -> Path:
-    path = Path(path)
-    if not path.exists():
-        raise DataFileError(f"Raster file {path} does not exist", hint="Check the path or the task folder.", path=path)
-    if path.is_dir():
-        raise DataFileError(f"{path} is a folder, not a raster file", hint="Pass the raster file itself.", path=path)
-    if path.stat().st_size == 0:
-        raise DataFileError(f"Raster file {path} is empty (0 bytes)", hint="Copy or export the file again.", path=path)
-    return path
-
-
 def _world_file_crs(path: Path) -> CRS | None:
     prj = path.with_suffix(".prj")
     if prj.exists():
@@ -143,7 +133,7 @@ def raster_info(
         RasterError: Not a raster, or corrupt.
         GeoreferenceError: No CRS, or no georeference and no ``bounds``.
     """
-    path = _check_file(path)
+    path = check_file(path, "Raster file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)

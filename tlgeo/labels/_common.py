@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from tlgeo._utils import check_file
 from tlgeo.errors import DataFileError, LabelError
 
 #: Mean Earth radius (IUGG), metres.
@@ -25,22 +26,6 @@ _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``plural(3, 'sample') == '3 samples'`` (with a thousands separator)."""
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
-
-
-def check_file(path: str | Path, what: str) -> Path:
-    """Check that ``path`` is a non-empty file.
-
-    Raises:
-        DataFileError: Missing, a folder, or 0 bytes.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataFileError(f"{what} {path} does not exist", hint="Check the path.", path=path)
-    if path.is_dir():
-        raise DataFileError(f"{path} is a folder, not a {what.lower()}", hint="Pass the file itself.", path=path)
-    if path.stat().st_size == 0:
-        raise DataFileError(f"{what} {path} is empty (0 bytes)", hint="Export or copy the file again.", path=path)
-    return path
 
 
 def _first_line(path: Path) -> str:

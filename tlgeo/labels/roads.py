@@ -1210,16 +1210,14 @@ def _config_from_args(args: argparse.Namespace) -> tuple[TaskSettings | None, Ro
 
 def run_labels_roads(args: argparse.Namespace) -> int:
     """``python -m tlgeo labels roads``: logs → labelled segments GeoJSON (+ labelled tile index with ``--data``)."""
-    from tlgeo.errors import OutputExistsError
+    from tlgeo._utils import refuse_existing
     from tlgeo.export import write_geojson
 
     settings, cfg = _config_from_args(args)
     out = Path(args.out)
     tiles_out = Path(args.tiles_out) if getattr(args, "tiles_out", None) else out.with_name(f"{out.stem}_tiles.geojson")
     targets = [out] + ([tiles_out] if args.data else [])
-    for target in targets:
-        if target.exists() and not args.overwrite:
-            raise OutputExistsError(f"{target} already exists", hint="Pass --overwrite or another path.", path=target)
+    refuse_existing(*targets, overwrite=args.overwrite)
     logs: list[Path] = []
     for item in map(Path, args.log):
         logs += find_vibration_logs(item) if item.is_dir() else [item]

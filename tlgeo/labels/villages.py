@@ -413,13 +413,12 @@ def load_villages_task(taskdir: str | Path, settings: TaskSettings) -> TaskData:
 
 def run_labels_villages(args: argparse.Namespace) -> int:
     """``python -m tlgeo labels villages``: indicators + imagery → labelled tile index GeoJSON."""
-    from tlgeo.errors import OutputExistsError
+    from tlgeo._utils import refuse_existing
     from tlgeo.export import write_geojson
     from tlgeo.tiles import tile_index
 
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise OutputExistsError(f"{out} already exists", hint="Pass --overwrite or another path.", path=out)
+    refuse_existing(out, overwrite=args.overwrite)
     settings = load_settings(args.data, task="villages")
     cfg = settings.villages
     if getattr(args, "columns", None):
