@@ -9,7 +9,9 @@ from tests.conftest import ROOT, write_geotiff
 
 
 def tlgeo(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tlgeo", *args], cwd=ROOT, capture_output=True, text=True, timeout=300, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "tlgeo", *args], cwd=ROOT, capture_output=True, text=True, timeout=300, **kw
+    )
 
 
 def test_help_lists_every_command():

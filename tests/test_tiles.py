@@ -69,7 +69,11 @@ def test_uint16_percentile_and_fixed_scaling(tmp_path, rng):
     fixed = read_tile(path, bands=BandConfig(bands=(1, 1, 1), scaling="fixed", value_range=(0, 4000)))
     np.testing.assert_allclose(fixed.image[..., 0], data[0] * 255.0 / 4000, rtol=1e-5)
     # band 3 → channel R
-    np.testing.assert_allclose(read_tile(path, bands=BandConfig(bands=(3, 2, 1), scaling="fixed", value_range=(0, 4000))).image[..., 0], data[2] * 255.0 / 4000, rtol=1e-5)
+    np.testing.assert_allclose(
+        read_tile(path, bands=BandConfig(bands=(3, 2, 1), scaling="fixed", value_range=(0, 4000))).image[..., 0],
+        data[2] * 255.0 / 4000,
+        rtol=1e-5,
+    )
 
 
 def test_band_out_of_range(tmp_path, rng):
@@ -143,9 +147,9 @@ def test_bad_files_raise_clear_errors(tmp_path, rng):
     with pytest.raises(TlgeoError):
         read_tile(truncated)
     nocrs = write_geotiff(tmp_path / "nocrs.tif", rng.integers(0, 255, size=(3, 16, 16), dtype=np.uint8), crs=None)
-    with pytest.raises(GeoreferenceError, match="nocrs.tif has no CRS"):
+    with pytest.raises(GeoreferenceError, match=r"nocrs\.tif has no CRS"):
         raster_info(nocrs)
-    with pytest.raises(RasterError, match="Tile size 128 px is larger than .*good.tif"):
+    with pytest.raises(RasterError, match=r"Tile size 128 px is larger than .*good\.tif"):
         scene_windows(raster_info(good), 128)
 
 
@@ -162,7 +166,7 @@ def test_index_of_folder_and_mixed_crs(tmp_path, rng):
     assert index.crs == raster_info(a).crs
     assert index.iloc[1]["crs"] == "EPSG:4326"
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataFileError, match="No raster files in .*empty"):
+    with pytest.raises(DataFileError, match=r"No raster files in .*empty"):
         tile_index(tmp_path / "empty")
 
 

@@ -110,7 +110,7 @@ def test_run_folders_are_atomic_and_checked(roads_task, tmp_path, monkeypatch):
     assert list(runs.iterdir()) == []  # nothing half-written
     run = save_run(result, roads_task.settings, runs)
     (run.path / "metrics.json").unlink()
-    with pytest.raises(RunError, match="incomplete: missing metrics.json"):
+    with pytest.raises(RunError, match=r"incomplete: missing metrics\.json"):
         load_run(run.path)
     assert list_runs(runs) == []
     result.model = None
