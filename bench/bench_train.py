@@ -73,13 +73,16 @@ def main() -> None:
 
     # --- 1. frozen features vs bare predict -------------------------------------------------------------
     images = load_images(labelled, data.settings.tiles.bands, args.img_size, use_cache=False)
+    t = time.perf_counter()
     net = get_backbone(args.backbone, input_shape=(args.img_size, args.img_size, 3))
     bare = keras.Sequential([net, keras.layers.GlobalAveragePooling2D()])
-    bare.predict(images[:32].astype("float32"), verbose=0)
+    bare.predict(images.astype("float32"), batch_size=32, verbose=0)
+    t_cold = time.perf_counter() - t
     t = time.perf_counter()
     bare.predict(images.astype("float32"), batch_size=32, verbose=0)
     t_bare = time.perf_counter() - t
-    print(f"bare model.predict over {n} tiles: {t_bare:.1f} s ({n / t_bare:.1f} img/s)")
+    print(f"bare model.predict over {n} tiles: {t_bare:.1f} s warm ({n / t_bare:.1f} img/s), {t_cold:.1f} s cold")
+    print("  (cold = build the backbone, trace and predict once: what a fresh process pays, as train() does)")
     for strategy in ("frozen_head", "features_linear"):
         os.environ["TLGEO_CACHE"] = str(tmp / f"cache-{strategy}")
         cfg = TrainConfig(backbone=args.backbone, strategy=strategy, img_size=args.img_size, folds=3, refit=False)

@@ -150,6 +150,7 @@ class Experiment:
         img_size: Input size of ``images``.
         features: Cache of pooled features per (backbone, weights, stage) key.
         nets: Backbones built once per (backbone, weights, size, kind) with their initial weights.
+        heads: Heads with compiled trainers, shared by folds (reset before each use).
     """
 
     data: TaskData
@@ -160,6 +161,7 @@ class Experiment:
     img_size: int
     features: dict[str, np.ndarray] = field(default_factory=dict)
     nets: dict[str, tuple] = field(default_factory=dict)
+    heads: dict[str, _HeadTrainer] = field(default_factory=dict)
 
     def splits_frame(self) -> pd.DataFrame:
         """tile_id, block, fold, and the tile centroid in lon/lat (for maps)."""
@@ -387,8 +389,14 @@ def _fit(
     progress: _Progress,
     callback: TrainCallback,
     seed: int,
+    share: bool = True,
 ) -> tuple[TransferModel, list[dict]]:
-    """Train one model of ``config.strategy`` on ``train_idx`` (early stopping on ``val_idx``)."""
+    """Train one model of ``config.strategy`` on ``train_idx`` (early stopping on ``val_idx``).
+
+    With ``share`` the backbone and head are the experiment's (reset before use, see :func:`_shared_backbone`):
+    right for cross-validation folds, whose models are discarded. A model that outlives the call (the refit that
+    gets saved) is built with ``share=False`` so a later fold cannot reset its weights.
+    """
     import keras
 
     from tlgeo.devices import distribution_strategy
@@ -413,7 +421,8 @@ def _fit(
             truncate_stage=config.truncate_stage,
             dropout=config.dropout,
             seed=seed,
-            net=_shared_backbone(exp, config),
+            net=_shared_backbone(exp, config) if share else None,
+            head=trainer.head if (trainer := _shared_head(exp, config) if share else None) else None,
         )
         tr_t, va_t = exp.targets.subset(train_idx), exp.targets.subset(val_idx)
         has_val = len(val_idx) > 0
@@ -425,7 +434,16 @@ def _fit(
                 fit_linear_head(tm, feats[train_idx], tr_t.y, config.classifier, seed)
             else:
                 _train_head(
-                    tm, feats[train_idx], tr_t, feats[val_idx], va_t, config, fold=fold, callback=rec, seed=seed
+                    tm,
+                    feats[train_idx],
+                    tr_t,
+                    feats[val_idx],
+                    va_t,
+                    config,
+                    fold=fold,
+                    callback=rec,
+                    seed=seed,
+                    trainer=trainer,
                 )
         if strategy.startswith("fine_tune") or strategy == "scratch":
             train_ds = make_dataset(
@@ -472,7 +490,23 @@ def _fit(
         return tm, history
 
 
-def _shared_backbone(exp: Experiment, config: TrainConfig):
+def _shared_head(exp: Experiment, config: TrainConfig) -> _HeadTrainer | None:
+    """The experiment's head (and compiled trainer) for this backbone/strategy kind; ``None`` where none is used."""
+    if config.strategy in ("scratch", "features_linear"):
+        return None
+    kind = "truncated" if config.strategy == "truncated" else "full"
+    parts = (config.backbone, config.weights, exp.img_size, kind, config.truncate_stage, config.dropout)
+    key = "|".join(str(v) for v in (*parts, config.learning_rate, config.batch_size))
+    if key not in exp.heads:
+        from tlgeo.transfer import build_head
+
+        dim = int(_shared_backbone(exp, config, reset=False).output.shape[-1])
+        head = build_head(dim, exp.data.targets, config.dropout, config.seed)
+        exp.heads[key] = _HeadTrainer(head, list(exp.data.targets), config.learning_rate, config.batch_size)
+    return exp.heads[key]
+
+
+def _shared_backbone(exp: Experiment, config: TrainConfig, *, reset: bool = True):
     """The experiment's backbone for this strategy, built once and reset to its initial weights for every fit.
 
     Building EfficientNet-Lite and loading its weights takes longer than a head's whole training; restoring the
@@ -490,8 +524,64 @@ def _shared_backbone(exp: Experiment, config: TrainConfig):
         exp.nets[key] = (net, net.get_weights())
         return net
     net, initial = exp.nets[key]
-    net.set_weights(initial)  # another strategy or fold may have fine-tuned it
+    if reset:
+        net.set_weights(initial)  # another strategy or fold may have fine-tuned it
     return net
+
+
+class _HeadTrainer:
+    """A head, its Adam optimizer and their compiled step/evaluate functions, reusable across folds.
+
+    Tracing the two functions costs more than training a head on a few hundred features, so an experiment keeps
+    one trainer per head shape and :meth:`reset` restores the initial weights and clears the optimizer state.
+    """
+
+    def __init__(self, head, names: list[str], learning_rate: float, batch_size: int):
+        import keras
+        import tensorflow as tf
+
+        self.head, self.names, self.learning_rate = head, names, learning_rate
+        self.initial = head.get_weights()
+        self.opt = keras.optimizers.Adam(learning_rate)
+        self.opt.build(head.trainable_variables)
+
+        def losses(out, y, w, n):
+            return tf.add_n(
+                [tf.reduce_sum(w[t] * keras.losses.sparse_categorical_crossentropy(y[t], out[t])) / n for t in names]
+            )
+
+        @tf.function(reduce_retracing=True)
+        def train_epoch(x, y, w, order):
+            """One epoch of minibatch Adam steps over ``order``, as a single graph call."""
+            n = tf.shape(order)[0]
+            for start in tf.range(0, n, batch_size):
+                idx = order[start : start + batch_size]
+                xb = tf.gather(x, idx)
+                yb = {k: tf.gather(v, idx) for k, v in y.items()}
+                wb = {k: tf.gather(v, idx) for k, v in w.items()}
+                with tf.GradientTape() as tape:
+                    loss = losses(head(xb, training=True), yb, wb, tf.cast(tf.shape(xb)[0], tf.float32))
+                self.opt.apply(tape.gradient(loss, head.trainable_variables), head.trainable_variables)
+
+        @tf.function(reduce_retracing=True)
+        def evaluate(x, y, w):
+            out = head(x, training=False)
+            loss = losses(out, y, w, tf.cast(tf.shape(x)[0], tf.float32))
+            accs = [
+                tf.reduce_sum(w[t] * tf.cast(tf.argmax(out[t], axis=1, output_type=tf.int32) == y[t], tf.float32))
+                / tf.maximum(tf.reduce_sum(w[t]), 1e-9)
+                for t in names
+            ]
+            return loss, tf.add_n(accs) / len(accs)
+
+        self.train_epoch, self.evaluate = train_epoch, evaluate
+
+    def reset(self) -> None:
+        """Initial head weights, fresh optimizer state (moments and step counter at zero)."""
+        self.head.set_weights(self.initial)
+        for v in self.opt.variables:  # iterations, moments — and the learning rate, restored below
+            v.assign(np.zeros(v.shape, dtype=v.dtype))
+        self.opt.learning_rate = self.learning_rate
 
 
 def _train_head(
@@ -505,15 +595,15 @@ def _train_head(
     fold: int | str,
     callback: TrainCallback,
     seed: int,
+    trainer: _HeadTrainer | None = None,
 ) -> None:
     """Train the head on frozen features: Adam, minibatches, early stopping with the best weights restored.
 
     A compiled step per minibatch instead of ``Model.fit``: on a few hundred feature vectors Keras' per-epoch
     machinery costs more than the optimisation itself. Losses and weights match what ``fit`` would use
     (sample-weighted sparse cross-entropy summed over targets, missing labels weighted 0). Under a multi-device
-    strategy it falls back to ``fit``.
+    strategy it falls back to ``fit``. ``trainer`` (the same head, reset) lets folds share compiled functions.
     """
-    import keras
     import tensorflow as tf
 
     names = tr_t.names
@@ -534,8 +624,9 @@ def _train_head(
             ],
         )
         return
-    head = tm.head
-    opt = keras.optimizers.Adam(config.learning_rate)
+    trainer = trainer or _HeadTrainer(tm.head, names, config.learning_rate, config.batch_size)
+    trainer.reset()
+    head, evaluate = tm.head, trainer.evaluate
 
     def tensors(x, t):
         y, w = t.safe_labels(), t.sample_weights(config.class_weights)
@@ -545,43 +636,14 @@ def _train_head(
             {k: tf.constant(v) for k, v in w.items()},
         )
 
-    def losses(out, y, w, n):
-        return tf.add_n(
-            [tf.reduce_sum(w[t] * keras.losses.sparse_categorical_crossentropy(y[t], out[t])) / n for t in names]
-        )
-
-    @tf.function(reduce_retracing=True)
-    def step(x, y, w):
-        with tf.GradientTape() as tape:
-            loss = losses(head(x, training=True), y, w, tf.cast(tf.shape(x)[0], tf.float32))
-        opt.apply(tape.gradient(loss, head.trainable_variables), head.trainable_variables)
-
-    @tf.function(reduce_retracing=True)
-    def evaluate(x, y, w):
-        out = head(x, training=False)
-        loss = losses(out, y, w, tf.cast(tf.shape(x)[0], tf.float32))
-        accs = [
-            tf.reduce_sum(w[t] * tf.cast(tf.argmax(out[t], axis=1, output_type=tf.int32) == y[t], tf.float32))
-            / tf.maximum(tf.reduce_sum(w[t]), 1e-9)
-            for t in names
-        ]
-        return loss, tf.add_n(accs) / len(accs)
-
     xt, yt, wt = tensors(x_tr, tr_t)
     has_val = len(x_va) > 0
     xv, yv, wv = tensors(x_va, va_t) if has_val else (None, None, None)
     rng = np.random.default_rng(seed)
-    n, bs = len(x_tr), config.batch_size
+    n = len(x_tr)
     best, best_weights, waited = np.inf, head.get_weights(), 0
     for epoch in range(config.head_epochs):
-        order = tf.constant(rng.permutation(n))
-        for start in range(0, n, bs):
-            idx = order[start : start + bs]
-            step(
-                tf.gather(xt, idx),
-                {k: tf.gather(v, idx) for k, v in yt.items()},
-                {k: tf.gather(v, idx) for k, v in wt.items()},
-            )
+        trainer.train_epoch(xt, yt, wt, tf.constant(rng.permutation(n)))
         loss, acc = (float(v) for v in evaluate(xt, yt, wt))
         record = {"fold": fold, "phase": "head", "epoch": epoch + 1, "loss": loss, "accuracy": acc}
         if has_val:
@@ -703,7 +765,15 @@ def train(
             all_idx = np.arange(len(exp.tiles))
             fit_idx, val_idx = train_val_indices(all_idx, exp.folds.block, config.val_fraction, config.seed + 99)
             tm, hist = _fit(
-                exp, config, fit_idx, val_idx, fold="all", progress=progress, callback=callback, seed=config.seed + 99
+                exp,
+                config,
+                fit_idx,
+                val_idx,
+                fold="all",
+                progress=progress,
+                callback=callback,
+                seed=config.seed + 99,
+                share=False,
             )
             histories.extend(hist)
             model = tm.model

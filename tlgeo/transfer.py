@@ -140,6 +140,7 @@ def build_model(
     dropout: float = 0.2,
     seed: int = 0,
     net: keras.Model | None = None,
+    head: keras.Model | None = None,
 ) -> TransferModel:
     """Build the classifier for a strategy.
 
@@ -154,6 +155,7 @@ def build_model(
         seed: Seed for the new layers.
         net: A backbone already built by :func:`build_backbone` for the same arguments, reused as it is (saves
             rebuilding and reloading weights for every fold; restore its initial weights first if it was trained).
+        head: A head built by :func:`build_head` for the same features and targets, reused as it is.
     """
     import keras
 
@@ -179,7 +181,7 @@ def build_model(
         net.trainable = False
         fmap = net(inputs, training=False)
     pooled = keras.layers.GlobalAveragePooling2D(name="pool", dtype="float32")(fmap)
-    head = build_head(int(pooled.shape[-1]), targets, dropout, seed)
+    head = head or build_head(int(pooled.shape[-1]), targets, dropout, seed)
     outputs = head(pooled)
     model = keras.Model(inputs, outputs, name=f"{backbone}_{strategy}")
     features = keras.Model(inputs, pooled, name=f"{backbone}_features")
