@@ -1,0 +1,225 @@
+"""Uploaded files → a per-session task folder, safely.
+
+An uploaded file's name is never used as a path unchecked: only its last component is kept, every character outside
+``A–Z a–z 0–9 . _ -`` becomes ``_``, leading dots are stripped, the extension must be one of the allowed ones and the
+result must land inside the target folder. Each file is checked against a size limit. Folders mirror the uploader:
+files removed from the widget are removed from the folder, and unchanged files are not rewritten (so caches keyed on
+the folder's contents stay valid across reruns).
+
+PNG/JPEG tiles need their world file (``.pgw``/``.jgw``/``.wld``; CRS from a ``.prj``) uploaded beside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import unicodedata
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Protocol
+
+from tlgeo._utils import human_bytes
+from tlgeo.errors import DataFileError, GeoreferenceError
+from tlgeo.tiles import WORLD_FILE_SUFFIXES
+
+#: Size limit per uploaded file, in MB (``.streamlit/config.toml`` sets the same ``server.maxUploadSize``).
+MAX_UPLOAD_MB = 200
+IMAGE_TYPES = ("tif", "tiff", "png", "jpg", "jpeg")
+SIDECAR_TYPES = ("pgw", "pngw", "jgw", "jpgw", "jpegw", "tfw", "tifw", "wld", "prj")
+TILE_TYPES = IMAGE_TYPES + SIDECAR_TYPES
+ROAD_LOG_TYPES = ("csv", "gz")
+VILLAGE_TYPES = ("csv", "gz", "geojson", "json", "gpkg")
+SETTINGS_TYPES = ("toml",)
+_COMPOUND = (".csv.gz",)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class UploadedLike(Protocol):
+    """What is needed of ``streamlit.runtime.uploaded_file_manager.UploadedFile``."""
+
+    name: str
+
+    def getvalue(self) -> bytes: ...
+
+
+def _suffix(name: str) -> str:
+    low = name.lower()
+    for compound in _COMPOUND:
+        if low.endswith(compound):
+            return compound
+    return PurePosixPath(low).suffix
+
+
+def safe_filename(name: str, allowed: Sequence[str]) -> str:
+    """A safe file name for an uploaded file.
+
+    Args:
+        name: The name the browser sent (may contain folders, ``..``, odd characters).
+        allowed: Allowed extensions without dots (``"tif"``, ``"csv"``, ``"gz"`` for ``.csv.gz``).
+
+    Raises:
+        DataFileError: The extension is not allowed, or nothing usable is left of the name.
+    """
+    base = PureWindowsPath(PurePosixPath(str(name)).name).name  # last component, whatever the separator
+    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
+    suffix = _suffix(base)
+    ok = {f".{a.lower().lstrip('.')}" for a in allowed}
+    if suffix not in ok and not (suffix == ".csv.gz" and ".gz" in ok):
+        shown = ", ".join(sorted(ok))
+        raise DataFileError(
+            f"{name!r} is not an accepted file type here (extension {suffix or 'none'!r})",
+            hint=f"Upload files ending in {shown}.",
+        )
+    stem = base[: len(base) - len(suffix)] if suffix else base
+    stem = _UNSAFE.sub("_", stem).strip("._-")[:80] or "file"
+    return f"{stem}{suffix}"
+
+
+def _size_of(file: UploadedLike) -> int:
+    size = getattr(file, "size", None)
+    return int(size) if size is not None else len(file.getvalue())
+
+
+def check_size(file: UploadedLike, max_mb: float | None = None) -> None:
+    """Raise :class:`DataFileError` when ``file`` is empty or larger than ``max_mb`` (default :data:`MAX_UPLOAD_MB`)."""
+    max_mb = MAX_UPLOAD_MB if max_mb is None else max_mb
+    size = _size_of(file)
+    if size > max_mb * 1024 * 1024:
+        raise DataFileError(
+            f"{file.name!r} is {human_bytes(size)}, over the {max_mb:g} MB limit per file",
+            hint="Cut the scene into smaller GeoTIFFs (e.g. gdal_retile.py), or use the CLI (`tlgeo predict`) for big scenes.",
+        )
+    if size == 0:
+        raise DataFileError(f"{file.name!r} is empty (0 bytes)", hint="Export or copy the file again.")
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def save_upload(
+    file: UploadedLike, folder: Path, allowed: Sequence[str], *, name: str | None = None, max_mb: float | None = None
+) -> Path:
+    """Write one uploaded file into ``folder`` under a safe name (or ``name``, itself checked).
+
+    Raises:
+        DataFileError: Wrong type, too large, empty, or a name that would leave ``folder``.
+    """
+    check_size(file, max_mb)
+    safe = safe_filename(name or file.name, allowed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = (folder / safe).resolve()
+    if target.parent != folder.resolve():
+        raise DataFileError(f"Refusing the upload name {file.name!r}", hint="Rename the file and upload it again.")
+    _write_if_changed(target, file.getvalue())
+    return target
+
+
+def sync_uploads(
+    files: Iterable[UploadedLike] | None, folder: Path, allowed: Sequence[str], *, max_mb: float | None = None
+) -> list[Path]:
+    """Make ``folder`` hold exactly the uploaded ``files`` (safe names; unchanged files untouched).
+
+    Raises:
+        DataFileError: A file has a wrong type, is too large or empty, or two uploads map to the same safe name.
+    """
+    files = list(files or [])
+    folder = Path(folder)
+    names = [safe_filename(f.name, allowed) for f in files]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise DataFileError(f"Two uploaded files are both saved as {dup[0]!r}", hint="Rename one of them.")
+    saved = [save_upload(f, folder, allowed, name=n, max_mb=max_mb) for f, n in zip(files, names, strict=True)]
+    keep = {p.name for p in saved}
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if p.is_file() and p.name not in keep:
+                p.unlink()
+    return sorted(saved)
+
+
+def save_single(
+    file: UploadedLike | None,
+    folder: Path,
+    stem: str,
+    allowed: Sequence[str],
+    replaces: Sequence[str] = (),
+    *,
+    max_mb: float | None = None,
+) -> Path | None:
+    """Save one upload as ``folder/<stem><its extension>`` (e.g. ``villages.csv``), removing ``replaces`` names.
+
+    With ``file=None`` the previous upload (any of ``replaces``) is removed.
+    """
+    folder = Path(folder)
+    target = None
+    if file is not None:
+        suffix = _suffix(safe_filename(file.name, allowed))
+        target = save_upload(file, folder, allowed, name=f"{stem}{suffix}", max_mb=max_mb)
+    for other in replaces:
+        p = folder / other
+        if p.is_file() and (target is None or p.resolve() != target):
+            p.unlink()
+    return target
+
+
+def rasters_with_world_files(paths: Sequence[Path]) -> list[Path]:
+    """The image files among ``paths``; PNG/JPEG must have a world file among them.
+
+    Raises:
+        GeoreferenceError: A PNG/JPEG has no world file beside it (the message names the expected extensions).
+        DataFileError: No image file at all.
+    """
+    paths = [Path(p) for p in paths]
+    images = [p for p in paths if p.suffix.lower().lstrip(".") in IMAGE_TYPES]
+    if not images:
+        raise DataFileError(
+            "No image among the uploaded files", hint="Upload GeoTIFFs, or PNG/JPEG tiles with their world files."
+        )
+    present = {p.name.lower() for p in paths}
+    for img in images:
+        suffix = img.suffix.lower()
+        if suffix in (".tif", ".tiff"):
+            continue
+        wanted = WORLD_FILE_SUFFIXES.get(suffix, (".wld",))
+        if not any(f"{img.stem}{w}".lower() in present for w in wanted):
+            raise GeoreferenceError(
+                f"{img.name} has no world file",
+                hint=f"Upload {img.stem}{wanted[0]} (or {', '.join(img.stem + w for w in wanted[1:])}) and "
+                f"{img.stem}.prj with it, or convert it to a GeoTIFF.",
+                path=img,
+            )
+    return sorted(images)
+
+
+def folder_stamp(folder: Path) -> str:
+    """A fingerprint of a folder's files (names, sizes, modification times) — a cache key that changes with uploads."""
+    folder = Path(folder)
+    h = hashlib.sha1()
+    if folder.is_dir():
+        for p in sorted(folder.rglob("*")):
+            if p.is_file() and not p.name.startswith("."):
+                st = p.stat()
+                h.update(f"{p.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
+
+
+def files_in(folder: Path) -> list[str]:
+    """Files saved in an upload folder, as paths relative to it (``imagery/scene.tif``, ``villages.csv``)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
+    )
+
+
+def remove_folder(folder: Path) -> None:
+    """Delete a session upload folder and everything in it."""
+    shutil.rmtree(folder, ignore_errors=True)
