@@ -163,6 +163,7 @@ def make_dataset(
     balance: bool = False,
     seed: int = 0,
     single_output: bool | None = None,
+    drop_remainder: bool = False,
 ):
     """A ``tf.data.Dataset`` of (images, labels, sample weights) batches.
 
@@ -175,6 +176,7 @@ def make_dataset(
         balance: Inverse-frequency class weights in the sample weights.
         seed: Seed for shuffling and augmentation.
         single_output: Emit plain arrays instead of dicts (default: when there is exactly one target).
+        drop_remainder: Drop the last partial batch (multi-device training needs batches that split evenly).
     """
     import tensorflow as tf
 
@@ -191,7 +193,7 @@ def make_dataset(
         ds = tf.data.Dataset.zip((ds, lab_ds)).map(lambda x, yw: (x, yw[0], yw[1]))
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
 
     def to_float(x, *rest):
         return (tf.cast(x, tf.float32), *rest)

@@ -94,12 +94,14 @@ class PredictionResult:
         warnings: Per-file problems, each naming the file and the reason (``"<file>: skipped: …"``).
         run_id: The run that predicted.
         targets: Target → class names, in model order.
+        scenes: Inputs predicted as scenes with sliding windows (the ones a GeoTIFF can be written for).
     """
 
     predictions: gpd.GeoDataFrame
     warnings: list[str]
     run_id: str
     targets: dict[str, list[str]]
+    scenes: list[Path] = field(default_factory=list)
 
     def class_counts(self) -> dict[str, dict[str, int]]:
         """Predicted tiles per class, per target (classes never predicted count 0)."""
@@ -866,7 +868,7 @@ def predict_scene(
         probs=probs,
         crs=info.crs,
     )
-    return PredictionResult(predictions, warnings, predictor.run_id, predictor.targets)
+    return PredictionResult(predictions, warnings, predictor.run_id, predictor.targets, [Path(path)])
 
 
 # --------------------------------------------------------------------------------------------- mixed inputs
@@ -1015,7 +1017,10 @@ def predict_inputs(
         if not errors:
             raise DataFileError("No raster files given", hint="Pass tiles, folders of tiles or scenes.")
         raise _nothing_predicted(predictor, errors, "no input could be used")
-    return PredictionResult(_concat(frames, predictor), warnings, predictor.run_id, predictor.targets)
+    merged = _concat(frames, predictor)
+    done = set(merged["source"])
+    scenes = [Path(s) for s in plan.scenes if names[s] in done]
+    return PredictionResult(merged, warnings, predictor.run_id, predictor.targets, scenes)
 
 
 # --------------------------------------------------------------------------------------------- roads

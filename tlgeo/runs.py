@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 #: Version of the run-folder layout. Bump when files or keys change incompatibly.
 RUN_FORMAT = 1
+#: Columns every history.csv has (strategies without epochs, like features_linear, write just the header).
+HISTORY_COLUMNS = ["strategy", "fold", "phase", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "elapsed_s"]
 REQUIRED_FILES = ("model.keras", "config.json", "metrics.json", "history.csv", "splits.csv")
 
 
@@ -111,7 +113,11 @@ class Run:
             ) from exc
 
     def history(self) -> pd.DataFrame:
-        return pd.read_csv(self.path / "history.csv")
+        """One row per epoch (empty for strategies without epochs, e.g. ``features_linear``)."""
+        try:
+            return pd.read_csv(self.path / "history.csv")
+        except pd.errors.EmptyDataError:
+            return pd.DataFrame(columns=HISTORY_COLUMNS)
 
     def splits(self) -> pd.DataFrame:
         return pd.read_csv(self.path / "splits.csv")
@@ -208,7 +214,8 @@ def save_run(result: TrainResult, data_settings, runs_dir: str | Path, *, extra:
         plain.save(tmp / "model.keras")
         (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
         (tmp / "metrics.json").write_text(json.dumps(result.metrics, indent=2, default=str) + "\n", encoding="utf-8")
-        result.history.to_csv(tmp / "history.csv", index=False)
+        history = result.history if not result.history.empty else pd.DataFrame(columns=HISTORY_COLUMNS)
+        history.to_csv(tmp / "history.csv", index=False)
         result.splits.to_csv(tmp / "splits.csv", index=False)
         result.oof.to_csv(tmp / "oof.csv", index=False)
     return load_run(target)

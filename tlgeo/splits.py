@@ -174,9 +174,18 @@ def make_folds(
 
 
 def train_val_indices(
-    train_idx: np.ndarray, blocks: np.ndarray, val_fraction: float, seed: int
+    train_idx: np.ndarray,
+    blocks: np.ndarray,
+    val_fraction: float,
+    seed: int,
+    strata: np.ndarray | None = None,
+    tries: int = 32,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split training tiles into fit and validation (for early stopping) by whole blocks.
+
+    Classes are often spatially clustered, so a random pick of blocks can leave a class out of validation and make
+    early stopping judge on the others alone. With ``strata`` the pick is drawn ``tries`` times and the draw whose
+    validation set holds the most classes (then the share closest to ``val_fraction``) wins.
 
     Returns the training indices unchanged and an empty validation set when there are fewer than 3 blocks.
     """
@@ -185,6 +194,16 @@ def train_val_indices(
     if len(train_blocks) < 3:
         return train_idx, np.array([], dtype=np.int64)
     n_val = max(1, round(val_fraction * len(train_blocks)))
-    val_blocks = set(rng.choice(train_blocks, size=n_val, replace=False))
-    is_val = np.array([b in val_blocks for b in blocks[train_idx]])
-    return train_idx[~is_val], train_idx[is_val]
+    block_of = blocks[train_idx]
+    best, best_key = None, None
+    for _ in range(tries if strata is not None else 1):
+        val_blocks = set(rng.choice(train_blocks, size=n_val, replace=False))
+        is_val = np.array([b in val_blocks for b in block_of])
+        if strata is None:
+            best = is_val
+            break
+        labels = strata[train_idx][is_val]
+        key = (len(np.unique(labels[labels >= 0])), -abs(is_val.mean() - val_fraction))
+        if best_key is None or key > best_key:
+            best, best_key = is_val, key
+    return train_idx[~best], train_idx[best]

@@ -43,8 +43,46 @@ from tlgeo.transfer import (
     unfreeze,
 )
 
+#: Rough throughput on a 2-core CPU at 224 px (measured on the reference machine): inference and whole-network training, images per second.
+CPU_INFER_224, CPU_TRAIN_224 = 30.0, 5.0
+#: Cost of a backbone relative to EfficientNet-Lite0 (same input size).
+RELATIVE_COST = {
+    "efficientnet_lite0": 1.0,
+    "efficientnet_lite1": 1.4,
+    "efficientnet_lite2": 2.0,
+    "efficientnet_b0": 1.3,
+    "mobilenet_v2": 1.0,
+    "resnet50": 5.0,
+    "vgg16": 15.0,
+    "tiny_cnn": 0.02,
+}
+
+
+#: Relative cost of one head epoch per tile (features are in memory; a dense layer or two).
+_HEAD_COST = 0.01
 #: Relative cost of one training image vs one inference image (forward + backward ≈ 3 forwards).
 _TRAIN_COST = 3.0
+
+
+def estimate_seconds(n_images: int, config: TrainConfig, *, cpus: int | None = None, gpu: bool = False) -> float:
+    """Rough seconds a training takes (±50 %; the live ETA is the real one), for a plan shown before it starts.
+
+    Frozen-feature strategies read every tile once through the backbone (then the head trains in seconds);
+    ``fine_tune_*`` and ``scratch`` train the whole network for ``epochs`` on each fold and the refit.
+    """
+    import os
+
+    cpus = cpus or os.cpu_count() or 2
+    # Cost grows with pixels, but small inputs use a CPU less efficiently: measured here, ~size^1.5 fits better.
+    scale = (config.img_size / 224) ** 1.5 * RELATIVE_COST.get(config.backbone, 2.0) / max(cpus / 2, 0.5)
+    if gpu:
+        scale /= 20.0
+    fits = config.folds + (1 if config.refit else 0)
+    seconds = n_images * scale / CPU_INFER_224 if config.strategy != "scratch" else 0.0
+    if config.strategy.startswith("fine_tune") or config.strategy == "scratch":
+        share = 0.6 if config.strategy == "fine_tune_top" else 1.0
+        seconds += fits * config.epochs * n_images * (1 - 1 / config.folds) * share * scale / CPU_TRAIN_224
+    return seconds + 2.0 * fits
 
 
 class TrainCallback:
@@ -57,7 +95,8 @@ class TrainCallback:
         """Overall progress in [0, 1] with a short description."""
 
     def on_epoch_end(self, record: dict) -> None:
-        """One epoch ended. ``record`` has fold, phase, epoch, loss, val_loss, accuracy, val_accuracy, elapsed_s."""
+        """One epoch ended. ``record`` has strategy, fold, phase, epoch, loss, accuracy, val_loss, val_accuracy
+        (validation keys only when there is a validation set) and, for whole-network phases, elapsed_s."""
 
     def on_fold_end(self, fold: int, metrics: dict) -> None:
         """A fold's test metrics are ready (the structure of :func:`tlgeo.metrics.combine_targets`)."""
@@ -162,6 +201,11 @@ class Experiment:
     features: dict[str, np.ndarray] = field(default_factory=dict)
     nets: dict[str, tuple] = field(default_factory=dict)
     heads: dict[str, _HeadTrainer] = field(default_factory=dict)
+
+    @property
+    def strata(self) -> np.ndarray:
+        """Labels of the first target (used to keep every class in validation sets)."""
+        return self.targets.y[self.targets.names[0]]
 
     def splits_frame(self) -> pd.DataFrame:
         """tile_id, block, fold, and the tile centroid in lon/lat (for maps)."""
@@ -405,6 +449,7 @@ def _fit(
 
     class Recorder(TrainCallback):
         def on_epoch_end(self, record: dict) -> None:
+            record = {"strategy": config.strategy, **record}
             history.append(record)
             callback.on_epoch_end(record)
 
@@ -444,25 +489,29 @@ def _fit(
                     callback=rec,
                     seed=seed,
                     trainer=trainer,
+                    progress=progress,
                 )
         if strategy.startswith("fine_tune") or strategy == "scratch":
+            train_bs, val_bs, even = _replica_batches(config.batch_size)
             train_ds = make_dataset(
                 exp.images[train_idx],
                 tr_t,
-                batch_size=config.batch_size,
+                batch_size=train_bs,
                 shuffle=True,
                 augment=config.augment,
                 balance=config.class_weights,
                 seed=seed,
                 single_output=False,
+                drop_remainder=even,
             )
             val_ds = (
                 make_dataset(
                     exp.images[val_idx],
                     va_t,
-                    batch_size=config.batch_size,
+                    batch_size=val_bs,
                     balance=config.class_weights,
                     single_output=False,
+                    drop_remainder=even,
                 )
                 if has_val
                 else None
@@ -488,6 +537,22 @@ def _fit(
                 ],
             )
         return tm, history
+
+
+def _replica_batches(batch_size: int) -> tuple[int, int, bool]:
+    """Training batch size, validation batch size and whether to drop partial batches, for the current strategy.
+
+    Under ``MirroredStrategy`` (several GPUs, or logical CPUs) Keras fails on a last batch that does not split evenly
+    across replicas, so training batches are rounded up to a multiple of the replica count and partial batches are
+    dropped (reshuffled every epoch, every tile still gets used), and validation runs in batches of exactly one
+    tile per replica (at most replicas − 1 validation tiles left out).
+    """
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync if tf.distribute.has_strategy() else 1
+    if replicas <= 1:
+        return batch_size, batch_size, False
+    return -(-batch_size // replicas) * replicas, replicas, True
 
 
 def _shared_head(exp: Experiment, config: TrainConfig) -> _HeadTrainer | None:
@@ -596,6 +661,7 @@ def _train_head(
     callback: TrainCallback,
     seed: int,
     trainer: _HeadTrainer | None = None,
+    progress: _Progress | None = None,
 ) -> None:
     """Train the head on frozen features: Adam, minibatches, early stopping with the best weights restored.
 
@@ -607,16 +673,20 @@ def _train_head(
     import tensorflow as tf
 
     names = tr_t.names
-    if tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1:
+    train_bs, val_bs, even = _replica_batches(config.batch_size)
+    if even:  # several replicas: Keras fit on tf.data with batches that split evenly
         _compile_head(tm, tr_t, config.learning_rate)
         has_val = len(x_va) > 0
+
+        def dataset(x, t, bs, shuffle):
+            ds = tf.data.Dataset.from_tensor_slices((x, t.safe_labels(), t.sample_weights(config.class_weights)))
+            ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True) if shuffle else ds
+            return ds.batch(bs, drop_remainder=True)
+
         tm.head.fit(
-            x_tr,
-            tr_t.safe_labels(),
-            sample_weight=tr_t.sample_weights(config.class_weights),
-            validation_data=(x_va, va_t.safe_labels(), va_t.sample_weights(config.class_weights)) if has_val else None,
+            dataset(x_tr, tr_t, train_bs, True),
+            validation_data=dataset(x_va, va_t, val_bs, False) if has_val else None,
             epochs=config.head_epochs,
-            batch_size=config.batch_size,
             verbose=0,
             callbacks=[
                 *_early_stopping(config, has_val),
@@ -650,6 +720,8 @@ def _train_head(
             vloss, vacc = (float(v) for v in evaluate(xv, yv, wv))
             record.update(val_loss=vloss, val_accuracy=vacc)
         callback.on_epoch_end(record)
+        if progress is not None:
+            progress.add(n * _HEAD_COST, f"fold {fold} · head epoch {epoch + 1}")
         monitored = record.get("val_loss", loss)
         if monitored < best - 1e-4:
             best, best_weights, waited = monitored, head.get_weights(), 0
@@ -657,6 +729,8 @@ def _train_head(
             waited += 1
             if waited >= config.patience:
                 break
+    if progress is not None:  # early stopping skips the rest of the planned head epochs
+        progress.add((config.head_epochs - epoch - 1) * n * _HEAD_COST, f"fold {fold} · head done")
     head.set_weights(best_weights)
 
 
@@ -678,7 +752,9 @@ def _work_estimate(exp: Experiment, config: TrainConfig, n_fits: int) -> float:
     if config.strategy.startswith("fine_tune") or config.strategy == "scratch":
         per_fit = config.epochs * (n * (config.folds - 1) / config.folds) * _TRAIN_COST
         total += n_fits * per_fit
-    total += n_fits * n * 0.05  # predictions and heads
+    if config.strategy in ("frozen_head", "truncated") or config.strategy.startswith("fine_tune"):
+        total += n_fits * config.head_epochs * n * (config.folds - 1) / config.folds * _HEAD_COST
+    total += n_fits * n * 0.05  # predictions
     return total
 
 
@@ -696,8 +772,8 @@ def resolve_strategy(
     similarity = None
     if backbone_info(config.backbone).pretrained and config.weights is not None:
         similarity = measure_similarity(exp.images, config.backbone, weights=config.weights)
-    counts = {c: n for t in exp.data.class_counts().values() for c, n in t.items()}
-    rec = recommend_strategy(counts, similarity)
+    counts = {f"{t}={c}": n for t, per in exp.data.class_counts().items() for c, n in per.items()}
+    rec = recommend_strategy(counts, similarity)  # the rarest class of any target decides "small"
     callback.on_stage(rec.reason)
     return replace(config, strategy=rec.strategy), rec
 
@@ -743,7 +819,9 @@ def train(
         for k in range(config.folds):
             callback.on_stage(f"Fold {k + 1}/{config.folds}: {config.strategy} on {config.backbone} ({device})")
             train_idx, test_idx = exp.folds.train_test(k)
-            fit_idx, val_idx = train_val_indices(train_idx, exp.folds.block, config.val_fraction, config.seed + k)
+            fit_idx, val_idx = train_val_indices(
+                train_idx, exp.folds.block, config.val_fraction, config.seed + k, strata=exp.strata
+            )
             tm, hist = _fit(
                 exp, config, fit_idx, val_idx, fold=k, progress=progress, callback=callback, seed=config.seed + k
             )
@@ -763,7 +841,9 @@ def train(
             t2 = time.perf_counter()
             callback.on_stage(f"Refitting {config.strategy} on all {len(exp.tiles)} labelled tiles")
             all_idx = np.arange(len(exp.tiles))
-            fit_idx, val_idx = train_val_indices(all_idx, exp.folds.block, config.val_fraction, config.seed + 99)
+            fit_idx, val_idx = train_val_indices(
+                all_idx, exp.folds.block, config.val_fraction, config.seed + 99, strata=exp.strata
+            )
             tm, hist = _fit(
                 exp,
                 config,

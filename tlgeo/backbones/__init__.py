@@ -161,10 +161,14 @@ def truncate_backbone(model: keras.Model, info: BackboneInfo, stage: str) -> ker
     return keras.Model(model.input, layer.output, name=f"{model.name}_to_{stage}")
 
 
-def backbone_table() -> list[dict[str, object]]:
-    """One row per backbone: name, offline ImageNet weights now (yes/no), default input size, parameters, features."""
+def backbone_table(*, include_test: bool = True) -> list[dict[str, object]]:
+    """One row per backbone: name, offline ImageNet weights now (yes/no), default input size, parameters, features.
+
+    Args:
+        include_test: Include ``tiny_cnn`` (random weights, for tests).
+    """
     rows = []
-    for name in list_backbones():
+    for name in list_backbones(include_test=include_test):
         info = backbone_info(name)
         rows.append(
             {

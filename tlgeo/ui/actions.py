@@ -100,13 +100,13 @@ def prediction_files(
 ) -> dict[str, tuple[str, bytes, str]]:
     """Download payloads made by the library's writers: ``{kind: (file name, bytes, mime)}``.
 
-    GeoJSON (RFC 7946) and CSV always; a GeoTIFF of class and probabilities when one scene was predicted (a scene
-    of the data, or a single uploaded file cut into several windows).
+    GeoJSON (RFC 7946) and CSV always; a GeoTIFF of class and probabilities when exactly one scene was predicted
+    (a scene of the data, or one uploaded file the library cut into windows: ``result.scenes``).
     """
     from tlgeo.export import geojson_bytes, predictions_csv_bytes, write_prediction_geotiff
 
-    if scene is None and len(inputs) == 1 and len(result.predictions) > 1:
-        scene = inputs[0]
+    if scene is None and len(result.scenes) == 1:
+        scene = result.scenes[0]
     stem = f"predictions_{result.run_id}"
     files = {
         "geojson": (f"{stem}.geojson", geojson_bytes(result.predictions), "application/geo+json"),

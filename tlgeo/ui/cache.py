@@ -75,10 +75,9 @@ def backbone_choices(include_test: bool) -> list[dict[str, object]]:
 @st.cache_data(show_spinner="Building each backbone once to count its parameters…")
 def backbone_details(include_test: bool) -> pd.DataFrame:
     """``tlgeo.backbones.backbone_table()`` as a DataFrame (the test backbone only when asked for)."""
-    from tlgeo.backbones import backbone_table, list_backbones
+    from tlgeo.backbones import backbone_table
 
-    names = set(list_backbones(include_test=include_test))
-    return pd.DataFrame([row for row in backbone_table() if row["name"] in names])
+    return pd.DataFrame(backbone_table(include_test=include_test))
 
 
 # --------------------------------------------------------------------------------------------- task data

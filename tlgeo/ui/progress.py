@@ -7,7 +7,6 @@ and the curves move while the page waits for the result.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from typing import TYPE_CHECKING
@@ -19,42 +18,9 @@ from tlgeo import viz
 from tlgeo.train import TrainCallback
 
 if TYPE_CHECKING:
-    from tlgeo.config import TrainConfig
+    pass
 
 _STRATEGY_STAGE = re.compile(r"^=== (\w+) ===$")
-
-#: Rough throughput on a 2-core CPU at 224 px (DESIGN §4): inference and whole-network training, images per second.
-CPU_INFER_224, CPU_TRAIN_224 = 30.0, 5.0
-#: Cost of a backbone relative to EfficientNet-Lite0 (same input size).
-RELATIVE_COST = {
-    "efficientnet_lite0": 1.0,
-    "efficientnet_lite1": 1.4,
-    "efficientnet_lite2": 2.0,
-    "efficientnet_b0": 1.3,
-    "mobilenet_v2": 1.0,
-    "resnet50": 5.0,
-    "vgg16": 15.0,
-    "tiny_cnn": 0.02,
-}
-
-
-def rough_estimate_s(n_images: int, config: TrainConfig, *, cpus: int | None = None, gpu: bool = False) -> float:
-    """Seconds a training should take here, from DESIGN §4 throughputs (±50 %; the live ETA is the real one).
-
-    Frozen-feature strategies read every tile once through the backbone (then the head trains in seconds);
-    ``fine_tune_*`` and ``scratch`` train the whole network for ``epochs`` on each fold and the refit.
-    """
-    cpus = cpus or os.cpu_count() or 2
-    # Cost grows with pixels, but small inputs use a CPU less efficiently: measured here, ~size^1.5 fits better.
-    scale = (config.img_size / 224) ** 1.5 * RELATIVE_COST.get(config.backbone, 2.0) / max(cpus / 2, 0.5)
-    if gpu:
-        scale /= 20.0
-    fits = config.folds + (1 if config.refit else 0)
-    seconds = n_images * scale / CPU_INFER_224 if config.strategy != "scratch" else 0.0
-    if config.strategy.startswith("fine_tune") or config.strategy == "scratch":
-        share = 0.6 if config.strategy == "fine_tune_top" else 1.0
-        seconds += fits * config.epochs * n_images * (1 - 1 / config.folds) * share * scale / CPU_TRAIN_224
-    return seconds + 2.0 * fits
 
 
 def format_seconds(seconds: float) -> str:

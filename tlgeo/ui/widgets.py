@@ -437,9 +437,10 @@ def train_form_ui(rec: Recommendation) -> TrainConfig | None:
 
 def estimate_ui(ctx: Context, n_images: int, configs: list[TrainConfig]) -> None:
     """An honest rough estimate of the training time here, before it starts."""
-    from tlgeo.ui.progress import format_seconds, rough_estimate_s
+    from tlgeo.train import estimate_seconds
+    from tlgeo.ui.progress import format_seconds
 
-    seconds = sum(rough_estimate_s(n_images, c, gpu="GPU" in ctx.device) for c in configs)
+    seconds = sum(estimate_seconds(n_images, c, gpu="GPU" in ctx.device) for c in configs)
     st.caption(
         f"Rough estimate on {ctx.device}: **~{format_seconds(seconds)}** (the live ETA below is measured; "
         "fine-tuning on a CPU is slow). Stay on this page while it trains: changing a widget stops the training."
