@@ -204,6 +204,15 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "--geotiff", type=Path, default=None, help="also write a class + probability GeoTIFF (exactly one scene)"
     )
     p.add_argument("--csv", type=Path, default=None, help="also write a CSV table (centroid lon/lat)")
+    p.add_argument(
+        "--roads",
+        type=Path,
+        default=None,
+        help="road lines (GeoJSON/GPKG, e.g. OpenStreetMap or the task's roads.geojson) to map predictions along",
+    )
+    p.add_argument(
+        "--roads-out", type=Path, default=None, help="GeoJSON of road pieces with their predicted class (needs --roads)"
+    )
     p.add_argument("--stride", type=int, default=None, help="window step for scenes in px (default: the run's)")
     p.add_argument("--batch-size", type=int, default=32, help="images per model call (default: 32)")
     p.add_argument("--overwrite", action="store_true", help="replace output files that exist")

@@ -1186,11 +1186,21 @@ def run_predict_cli(args: argparse.Namespace) -> int:
     from tlgeo._utils import atomic_path, refuse_existing
     from tlgeo.export import predictions_csv_bytes, write_geojson, write_prediction_geotiff
 
-    outputs = [p for p in (args.out, args.geotiff, args.csv) if p is not None]
+    roads_file, roads_out = getattr(args, "roads", None), getattr(args, "roads_out", None)
+    if (roads_file is None) != (roads_out is None):
+        raise ConfigError("--roads and --roads-out go together", hint="Give the road lines and where to write them.")
+    outputs = [p for p in (args.out, args.geotiff, args.csv, roads_out) if p is not None]
     if len({Path(p).resolve() for p in outputs}) != len(outputs):
-        raise ConfigError("--out, --geotiff and --csv must be different files", hint="Give each output its own path.")
+        raise ConfigError(
+            "--out, --geotiff, --csv and --roads-out must be different files", hint="Give each output its own path."
+        )
     refuse_existing(*outputs, overwrite=args.overwrite)
     _check_batch(args.batch_size, args.stride)
+    roads = None
+    if roads_file is not None:
+        from tlgeo.labels.roads import read_road_network
+
+        roads = read_road_network(roads_file)  # fail on a bad road file before predicting
     predictor = load_predictor(args.run)
     if args.geotiff is not None:
         plan = plan_inputs(predictor, args.inputs, args.stride)
@@ -1218,6 +1228,10 @@ def run_predict_cli(args: argparse.Namespace) -> int:
         with atomic_path(args.csv, overwrite=args.overwrite) as tmp:
             tmp.write_bytes(predictions_csv_bytes(preds))
         written.append(Path(args.csv))
+    if roads is not None:
+        pieces = predictions_along_roads(result, roads)
+        print(f"  {len(pieces)} road piece(s), {pieces.to_crs(pieces.estimate_utm_crs()).length.sum() / 1000:.2f} km")
+        written.append(write_geojson(pieces, roads_out, overwrite=args.overwrite))
     for p in written:
         print(f"wrote {p}")
     return 0

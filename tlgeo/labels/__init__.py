@@ -34,6 +34,7 @@ class TaskData:
         report: Human-readable lines on what was dropped, flagged or masked and why (with counts).
         vectors: The field data as geometries in EPSG:4326: labelled road segments or villages.
         bins: Cut points used to make classes (per device for roads, per indicator for villages), saved with runs.
+        network: Road lines of the task (``roads.geojson``), driven or not: where maps draw predicted quality.
     """
 
     task: str
@@ -43,6 +44,7 @@ class TaskData:
     report: list[str] = field(default_factory=list)
     vectors: gpd.GeoDataFrame | None = None
     bins: dict | None = None
+    network: gpd.GeoDataFrame | None = None
 
     @property
     def multi_task(self) -> bool:

@@ -1148,6 +1148,54 @@ def find_vibration_logs(folder: str | Path) -> list[Path]:
     return files
 
 
+#: File names of a task's road network (road lines, driven or not — e.g. an OpenStreetMap extract).
+NETWORK_FILES = ("roads.geojson", "roads.gpkg", "roads.json")
+
+
+def find_road_network(taskdir: str | Path) -> Path | None:
+    """``TASKDIR/roads.geojson`` (or ``.gpkg``/``.json``) if the task has a road network file."""
+    for name in NETWORK_FILES:
+        path = Path(taskdir) / name
+        if path.is_file():
+            return path
+    return None
+
+
+def read_road_network(path: str | Path) -> gpd.GeoDataFrame:
+    """Road lines (LineString/MultiLineString, any CRS) as EPSG:4326, e.g. OpenStreetMap roads of the imagery.
+
+    Predictions are drawn along these lines (:func:`tlgeo.predict.predictions_along_roads`), so roads nobody drove
+    get a predicted quality too. Columns are kept.
+
+    Raises:
+        DataFileError: Missing, empty or unreadable file.
+        GeoreferenceError: The file has no CRS.
+        LabelError: No line geometries.
+    """
+    from tlgeo._utils import check_file
+    from tlgeo.errors import DataFileError, GeoreferenceError
+
+    path = check_file(path, "Road network file")
+    try:
+        roads = gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises its own error types for unreadable files
+        raise DataFileError(
+            f"{path} is not a readable vector file ({exc})", hint="Export the road lines as GeoJSON or GPKG.", path=path
+        ) from exc
+    if roads.crs is None:
+        raise GeoreferenceError(
+            f"{path} has no CRS", hint="Save it with a CRS (GeoJSON is EPSG:4326 by definition).", path=path
+        )
+    lines = roads[roads.geometry.notna() & roads.geom_type.isin(["LineString", "MultiLineString"])]
+    if lines.empty:
+        raise LabelError(
+            f"{path} holds no LineString geometries ({', '.join(sorted(set(roads.geom_type.dropna())) or ['none'])})",
+            hint="Give road centrelines as lines.",
+            path=path,
+        )
+    return lines.to_crs(4326).reset_index(drop=True)
+
+
 def load_roads_task(taskdir: str | Path, settings: TaskSettings) -> TaskData:
     """Read ``TASKDIR/imagery`` and ``TASKDIR/vibration`` into labelled tiles (``truth/`` is ignored).
 
@@ -1157,7 +1205,8 @@ def load_roads_task(taskdir: str | Path, settings: TaskSettings) -> TaskData:
 
     Returns:
         :class:`~tlgeo.labels.TaskData` with ``tiles[quality]`` (-1 = unlabelled), ``roughness``,
-        ``driven_length_m``; ``vectors`` = classified segments; ``bins`` = class boundaries per device.
+        ``driven_length_m``; ``vectors`` = classified segments; ``bins`` = class boundaries per device;
+        ``network`` = the task's road lines (``roads.geojson``/``.gpkg``) if it has them.
 
     Raises:
         DataFileError: No imagery or no logs.
@@ -1173,6 +1222,10 @@ def load_roads_task(taskdir: str | Path, settings: TaskSettings) -> TaskData:
     labelled, rep = tile_road_labels(segments, tiles, cfg, bins["thresholds"])
     if (labelled[ROAD_TARGET] < 0).all():
         raise _no_overlap_error(segments, tiles, taskdir / "imagery")
+    network_file = find_road_network(taskdir)
+    network = read_road_network(network_file) if network_file else None
+    if network is not None:
+        report.append(f"{network_file.name}: {len(network):,} road lines to map predictions along (driven or not)")
     return TaskData(
         task="roads",
         settings=settings,
@@ -1181,6 +1234,7 @@ def load_roads_task(taskdir: str | Path, settings: TaskSettings) -> TaskData:
         report=report + rep,
         vectors=segments,
         bins=bins,
+        network=network,
     )
 
 

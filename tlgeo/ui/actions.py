@@ -119,11 +119,12 @@ def prediction_files(
 
 
 def roads_for(result: PredictionResult, data: TaskData):
-    """Road lines of the task (its labelled drive segments) cut by the predicted tiles
-    (``tlgeo.predict.predictions_along_roads``)."""
+    """Road lines of the task cut by the predicted tiles (``tlgeo.predict.predictions_along_roads``): its road
+    network (``roads.geojson``: roads nobody drove too) if it has one, else its labelled drive segments."""
     from tlgeo.errors import ConfigError
     from tlgeo.predict import predictions_along_roads
 
-    if data.vectors is None or data.vectors.empty:
+    lines = data.network if data.network is not None and not data.network.empty else data.vectors
+    if lines is None or lines.empty:
         raise ConfigError("The current data has no road lines to draw along", hint="Show the predictions as tiles.")
-    return predictions_along_roads(result, data.vectors)
+    return predictions_along_roads(result, lines)

@@ -312,7 +312,8 @@ def prediction_ui(ctx: Context, run: Run, done: dict) -> None:
         f"**{len(result.predictions):,} tiles predicted** — " + ", ".join(f"{c}: {n:,}" for c, n in counts.items())
     )
     as_roads = ctx.task == "roads" and st.toggle(
-        "Draw along the drive tracks of the current data (a road-quality model means most on roads)",
+        "Draw along the roads of the current data (its roads.geojson network, driven or not; else its drive "
+        "tracks) — a road-quality model means most on roads",
         value=True,
         key="predict_roads",
     )
@@ -322,7 +323,7 @@ def prediction_ui(ctx: Context, run: Run, done: dict) -> None:
             fig = viz.road_predictions_map(roads, classes, basemap=ctx.basemap, title="Predicted road quality")
         else:
             if roads is not None:
-                st.caption("No drive track of the current data crosses these tiles: showing the tiles.")
+                st.caption("No road of the current data crosses these tiles: showing the tiles.")
             fig = viz.predictions_map(
                 result.predictions,
                 classes,
