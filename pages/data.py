@@ -39,6 +39,7 @@ with left, ui_errors("drawing the map", stop=False):
                 footprints=outlines,
                 basemap=ctx.basemap,
                 view=view,
+                network=data.network,
             )
         else:
             fig = viz.tiles_map(

@@ -208,3 +208,21 @@ def test_class_colors():
     assert viz.class_colors(CLASSES) == {c: viz.CLASS_COLORS[c] for c in CLASSES}
     levels = viz.class_colors(["0", "1", "2"])
     assert len(set(levels.values())) == 3
+
+
+def test_segments_map_draws_the_road_network_below_the_tracks():
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    from tlgeo import viz
+
+    seg = gpd.GeoDataFrame(
+        {"label": ["good", "poor"], "roughness": [1.0, 9.0]},
+        geometry=[LineString([(36.80, -1.30), (36.801, -1.30)]), LineString([(36.801, -1.30), (36.802, -1.301)])],
+        crs=4326,
+    )
+    net = gpd.GeoDataFrame({"road_id": ["r1"]}, geometry=[LineString([(36.80, -1.302), (36.803, -1.302)])], crs=4326)
+    fig = viz.segments_map(seg, network=net)
+    names = [t.name for t in fig.data]
+    assert names[0] == "road network (roads.geojson)"
+    assert {"good", "poor"} <= set(names)

@@ -318,6 +318,7 @@ def segments_map(
     view: Sequence[float] | None = None,
     title: str | None = None,
     n_bins: int = 7,
+    network: gpd.GeoDataFrame | None = None,
 ) -> go.Figure:
     """Drive tracks (road segments) as lines, coloured by class or by roughness.
 
@@ -330,11 +331,25 @@ def segments_map(
         basemap: ``"white-bg"`` or ``"open-street-map"``.
         title: Figure title.
         n_bins: Colour bins for a numeric column.
+        network: Road lines of the task (driven or not), drawn thin and grey below the tracks: the roads nobody
+            drove are the ones a model will predict.
     """
     seg = to_lonlat(segments).reset_index(drop=True)
     fig = go.Figure()
     if footprints is not None and len(footprints):
         fig.add_trace(_outline_trace(to_lonlat(footprints)))
+    if network is not None and len(network):
+        lons, lats, _ = _line_coords(to_lonlat(network).geometry.values)
+        fig.add_trace(
+            go.Scattermap(
+                lon=lons,
+                lat=lats,
+                mode="lines",
+                line={"width": 2, "color": "#9e9e9e"},
+                name="road network (roads.geojson)",
+                hoverinfo="skip",
+            )
+        )
     hover_cols = [c for c in ("segment_id", "device_id", "label", "roughness", "speed_kmh") if c in seg]
 
     def text_of(frame: pd.DataFrame) -> list[str]:
