@@ -223,6 +223,23 @@ def _line_coords(geoms: Sequence, values: Sequence | None = None) -> tuple[list,
     return lons, lats, texts
 
 
+def _lines_trace(
+    geoms: Sequence, texts: Sequence | None, *, name: str, color: str, width: float, hover: bool = True
+) -> go.Scattermap:
+    """One legend entry of lines (LineString/MultiLineString in lon/lat) with per-line hover text."""
+    lons, lats, vtext = _line_coords(geoms, texts)
+    return go.Scattermap(
+        lon=lons,
+        lat=lats,
+        mode="lines",
+        line={"width": width, "color": color},
+        name=name,
+        text=vtext if hover else None,
+        hovertemplate="%{text}<extra></extra>" if hover else None,
+        hoverinfo=None if hover else "skip",
+    )
+
+
 def _outline_trace(footprints: gpd.GeoDataFrame, name: str = "scene footprint") -> go.Scattermap:
     boundary = [g.exterior if g.geom_type == "Polygon" else g.boundary for g in footprints.geometry]
     labels = footprints["source"].astype(str).tolist() if "source" in footprints else None
@@ -339,15 +356,14 @@ def segments_map(
     if footprints is not None and len(footprints):
         fig.add_trace(_outline_trace(to_lonlat(footprints)))
     if network is not None and len(network):
-        lons, lats, _ = _line_coords(to_lonlat(network).geometry.values)
         fig.add_trace(
-            go.Scattermap(
-                lon=lons,
-                lat=lats,
-                mode="lines",
-                line={"width": 2, "color": "#9e9e9e"},
+            _lines_trace(
+                to_lonlat(network).geometry.values,
+                None,
                 name="road network (roads.geojson)",
-                hoverinfo="skip",
+                color="#9e9e9e",
+                width=2,
+                hover=False,
             )
         )
     hover_cols = [c for c in ("segment_id", "device_id", "label", "roughness", "speed_kmh") if c in seg]
@@ -367,16 +383,13 @@ def segments_map(
             part = seg[(category == name).to_numpy()]
             if part.empty:
                 continue
-            lons, lats, texts = _line_coords(part.geometry.values, text_of(part))
             fig.add_trace(
-                go.Scattermap(
-                    lon=lons,
-                    lat=lats,
-                    mode="lines",
-                    line={"width": 4 if name != "unclassified" else 2, "color": colors.get(name, MISSING_COLOR)},
+                _lines_trace(
+                    part.geometry.values,
+                    text_of(part),
                     name=str(name),
-                    text=texts,
-                    hovertemplate="%{text}<extra></extra>",
+                    color=colors.get(name, MISSING_COLOR),
+                    width=4 if name != "unclassified" else 2,
                 )
             )
         legend_title = "road class"
@@ -393,31 +406,19 @@ def segments_map(
                 part = seg[ok & (bins == b)]
                 if part.empty:
                     continue
-                lons, lats, texts = _line_coords(part.geometry.values, text_of(part))
                 fig.add_trace(
-                    go.Scattermap(
-                        lon=lons,
-                        lat=lats,
-                        mode="lines",
-                        line={"width": 4, "color": scale[b]},
+                    _lines_trace(
+                        part.geometry.values,
+                        text_of(part),
                         name=f"{edges[b]:.3g}–{edges[b + 1]:.3g}",
-                        text=texts,
-                        hovertemplate="%{text}<extra></extra>",
+                        color=scale[b],
+                        width=4,
                     )
                 )
         if (~ok).any():
             part = seg[~ok]
-            lons, lats, texts = _line_coords(part.geometry.values, text_of(part))
             fig.add_trace(
-                go.Scattermap(
-                    lon=lons,
-                    lat=lats,
-                    mode="lines",
-                    line={"width": 2, "color": MISSING_COLOR},
-                    name="no value",
-                    text=texts,
-                    hovertemplate="%{text}<extra></extra>",
-                )
+                _lines_trace(part.geometry.values, text_of(part), name="no value", color=MISSING_COLOR, width=2)
             )
         legend_title = color
     return _map_layout(fig, bounds_of(seg, footprints), basemap, title=title, legend_title=legend_title, view=view)
@@ -567,16 +568,13 @@ def road_predictions_map(
             )
             for row in part[cols].itertuples(index=False)
         ]
-        lons, lats, vtext = _line_coords(part.geometry.values, texts)
         fig.add_trace(
-            go.Scattermap(
-                lon=lons,
-                lat=lats,
-                mode="lines",
-                line={"width": 5 if name != "no prediction" else 2, "color": colors.get(name, MISSING_COLOR)},
+            _lines_trace(
+                part.geometry.values,
+                texts,
                 name=str(name),
-                text=vtext,
-                hovertemplate="%{text}<extra></extra>",
+                color=colors.get(name, MISSING_COLOR),
+                width=5 if name != "no prediction" else 2,
             )
         )
     return _map_layout(fig, bounds_of(r, footprints), basemap, title=title, legend_title="predicted quality", view=view)
