@@ -43,7 +43,8 @@ from tlgeo.transfer import (
     unfreeze,
 )
 
-#: Rough throughput on a 2-core CPU at 224 px (measured on the reference machine): inference and whole-network training, images per second.
+#: Throughput of EfficientNet-Lite0 on a quiet 2-core CPU at 224 px, images/s: inference, whole-network training.
+#: Conservative (this project's design notes; bench/ runs here measure up to ~2× more): estimates err long.
 CPU_INFER_224, CPU_TRAIN_224 = 30.0, 5.0
 #: Cost of a backbone relative to EfficientNet-Lite0 (same input size).
 RELATIVE_COST = {
@@ -56,7 +57,6 @@ RELATIVE_COST = {
     "vgg16": 15.0,
     "tiny_cnn": 0.02,
 }
-
 
 #: Relative cost of one head epoch per tile (features are in memory; a dense layer or two).
 _HEAD_COST = 0.01
