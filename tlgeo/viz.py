@@ -594,20 +594,25 @@ def folds_map(
     frame = tiles.copy()
     frame["fold_name"] = frame["fold"].map(lambda f: f"fold {int(f)}" if pd.notna(f) else None)
     hover = [c for c in ("tile_id", "block", "fold") if c in frame]
+    return _category_map(frame, "fold_name", names, colors, hover, basemap, title, "test fold", view)
+
+
+def _category_map(frame, column, order, colors, hover, basemap, title, legend_title, view) -> go.Figure:
+    """Tile polygons (a GeoDataFrame) or tile centres (``lon``/``lat`` columns) coloured by a category column."""
     if isinstance(frame, gpd.GeoDataFrame):
         return tiles_map(
             frame,
-            "fold_name",
-            names,
+            column,
+            order,
             colors=colors,
             hover=hover,
             missing=None,
             basemap=basemap,
             title=title,
-            legend_title="test fold",
+            legend_title=legend_title,
             view=view,
         )
-    return _points_map(frame, "fold_name", names, colors, hover, basemap, title, "test fold", view)
+    return _points_map(frame, column, order, colors, hover, basemap, title, legend_title, view)
 
 
 def errors_map(
@@ -625,22 +630,8 @@ def errors_map(
     frame["outcome"] = np.where(ok, "correct", "wrong")
     colors = {"correct": CORRECT_COLOR, "wrong": WRONG_COLOR}
     hover = [c for c in ("tile_id", true, pred, "fold") if c in frame]
-    if isinstance(frame, gpd.GeoDataFrame):
-        return tiles_map(
-            frame,
-            "outcome",
-            ["correct", "wrong"],
-            colors=colors,
-            hover=hover,
-            missing=None,
-            basemap=basemap,
-            title=title,
-            legend_title="out-of-fold prediction",
-            view=view,
-        )
-    return _points_map(
-        frame, "outcome", ["correct", "wrong"], colors, hover, basemap, title, "out-of-fold prediction", view
-    )
+    order = ["correct", "wrong"]
+    return _category_map(frame, "outcome", order, colors, hover, basemap, title, "out-of-fold prediction", view)
 
 
 def _points_map(
