@@ -16,6 +16,22 @@ from tlgeo.errors import ConfigError, DataFileError
 
 ROOT = Path(__file__).resolve().parent.parent
 CATS = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
+#: Standard ILSVRC-2012 names of the cat family (281-285 domestic, 286-293 wild).
+CAT_NAMES = {
+    "tabby, tabby cat",
+    "tiger cat",
+    "Persian cat",
+    "Siamese cat, Siamese",
+    "Egyptian cat",
+    "cougar, puma, catamount, mountain lion, painter, panther, Felis concolor",
+    "lynx, catamount",
+    "leopard, Panthera pardus",
+    "snow leopard, ounce, Panthera uncia",
+    "jaguar, panther, Panthera onca, Felis onca",
+    "lion, king of beasts, Panthera leo",
+    "tiger, Panthera tigris",
+    "cheetah, chetah, Acinonyx jubatus",
+}
 ESPRESSO = 967
 
 
@@ -41,10 +57,18 @@ def empty_caches(tmp_path, monkeypatch) -> dict[str, str]:
 
 
 def test_class_names_offline():
+    """The standard ILSVRC-2012 WordNet lemma names (as Keras/torchvision print them), all 1,000 distinct."""
     names = imagenet_class_names()
-    assert len(names) == 1000 and len(set(names)) > 990
+    assert len(names) == 1000 and len(set(names)) == 1000
     assert names[ESPRESSO] == "espresso"
-    assert "cat" in names[281] and names[0] == "tench"
+    assert names[0] == "tench, Tinca tinca" and names[1] == "goldfish, Carassius auratus"
+    assert names[281] == "tabby, tabby cat" and names[282] == "tiger cat" and names[285] == "Egyptian cat"
+    assert names[744] == "projectile, missile" and names[657] == "missile"
+    assert names[134] == "crane (bird)" and names[517] == "crane (machine)"  # the one repeated lemma, told apart
+    assert names[836] == "sunglass" and names[837] == "sunglasses, dark glasses, shades"
+    assert names[999] == "toilet tissue, toilet paper, bathroom tissue"
+    assert set(names[281:294]) == CAT_NAMES
+    assert not any(n.startswith(("a ", "an ")) for n in names)  # no descriptive re-wordings
 
 
 def test_load_image_centre_crop(photos, tmp_path):
@@ -92,13 +116,18 @@ def test_imagenet_cli_lite0_offline(photos, tmp_path):
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     cmd = [sys.executable, "-m", "tlgeo", "imagenet", str(cat), str(coffee), "--backbone", "efficientnet_lite0"]
-    proc = subprocess.run([*cmd, "--top", "3"], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run([*cmd, "--top", "5"], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
-    assert lines[0] == f"{cat}:" and lines[4] == f"{coffee}:"
+    assert lines[0] == f"{cat}:" and lines[6] == f"{coffee}:"
     top_cat = int(lines[1].split("(class ")[1].split(")")[0])
     assert top_cat in CATS, proc.stdout
-    assert "espresso (class 967)" in lines[5], proc.stdout
+    # every cat line the model gives any weight (p >= 0.01) prints a standard cat name; the first four are cats
+    for rank, line in enumerate(lines[1:6]):
+        name = line.split(". ", 1)[1].rsplit(" (class ", 1)[0]
+        if rank < 4 or float(line.rsplit("p=", 1)[1]) >= 0.01:
+            assert name in CAT_NAMES, proc.stdout
+    assert "espresso (class 967)" in lines[7], proc.stdout
     assert list((tmp_path / "tlgeo-cache" / "weights").glob("efficientnet_lite0-*.weights.h5"))
     assert not (tmp_path / "keras-home" / "models").exists() or not any((tmp_path / "keras-home" / "models").iterdir())
 

