@@ -176,3 +176,100 @@ def test_skip_empty_windows(tmp_path, rng):
     path = write_geotiff(tmp_path / "half.tif", data, nodata=0)
     assert len(tile_index(path, size=64)) == 2
     assert len(tile_index(path, size=64, skip_empty=True)) == 1
+
+
+def _old_skip_empty(path, size, stride):
+    """The per-window rule tile_index used before the mask was read once per file (reference for parity)."""
+    from tlgeo.tiles import _window_valid_fraction
+
+    info = raster_info(path)
+    wins = [(co, ro, w, h) for _, _, co, ro, w, h in scene_windows(info, size, stride)] if size else []
+    wins = wins or [(0, 0, info.width, info.height)]
+    return [w for w in wins if _window_valid_fraction(info.path, w) > 0.0]
+
+
+def _rgba(path, data):
+    from rasterio.enums import ColorInterp
+
+    profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=4, dtype="uint8")
+    profile.update(crs="EPSG:32737", transform=from_origin(257000.0, 9858000.0, 1.0, 1.0), photometric="RGB")
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(data)
+        ds.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+    return path
+
+
+def test_skip_empty_parity_with_per_window_rule(tmp_path):
+    """The once-per-file mask read keeps exactly the windows the per-window rule kept (odd sizes, overlap, ...)."""
+    rng = np.random.default_rng(7)
+    # uint8, nodata 0: sparse lone valid pixels (some fall between the rule's 1/4 samples) and solid blocks
+    sparse = np.zeros((3, 157, 203), dtype=np.uint8)
+    sparse[:, rng.random((157, 203)) < 0.004] = 200
+    sparse[:, 90:130, 10:70] = 50
+    a = write_geotiff(tmp_path / "sparse.tif", sparse, nodata=0)
+    # float32 with NaN nodata: NaN holes, a NaN-free band of rows
+    flt = rng.normal(size=(1, 143, 171)).astype("float32")
+    flt[:, rng.random((143, 171)) < 0.995] = np.nan
+    flt[:, 60:64, :] = 1.0
+    b = write_geotiff(tmp_path / "float.tif", flt, nodata=float("nan"))
+    # float32 with a numeric nodata, tiled in 16-px blocks
+    tiled = np.full((2, 101, 99), -9999.0, dtype="float32")
+    tiled[:, rng.random((101, 99)) < 0.01] = 3.0
+    c = tmp_path / "tiled.tif"
+    profile = dict(driver="GTiff", width=99, height=101, count=2, dtype="float32", nodata=-9999.0, tiled=True)
+    profile.update(blockxsize=16, blockysize=16, crs="EPSG:32737", transform=from_origin(257000.0, 9858000.0, 1, 1))
+    with rasterio.open(c, "w", **profile) as ds:
+        ds.write(tiled)
+    # RGBA: validity from the alpha band only
+    rgba = rng.integers(1, 255, size=(4, 97, 131), dtype=np.uint8)
+    rgba[3] = np.where(rng.random((97, 131)) < 0.003, 255, 0)
+    rgba[3, :20, :20] = 255
+    d = _rgba(tmp_path / "rgba.tif", rgba)
+    # float32 without nodata: NaN pixels count as data under the dataset mask (unchanged behaviour)
+    e = write_geotiff(tmp_path / "nan_no_nodata.tif", np.full((1, 40, 52), np.nan, dtype="float32"), nodata=None)
+
+    differs_from_any_pixel = 0
+    for path, size, stride in [
+        (a, 30, 17),
+        (a, 16, 16),
+        (a, 64, None),
+        (a, 9, 5),
+        (b, 20, 20),
+        (b, 33, 11),
+        (c, 17, 13),
+        (c, None, None),
+        (d, 24, 10),
+        (d, 31, 31),
+        (e, 16, 8),
+    ]:
+        expected = _old_skip_empty(path, size, stride)
+        got = list(tile_index(path, size=size, stride=stride, skip_empty=True)["window"])
+        assert [tuple(w) for w in got] == expected, (path.name, size, stride)
+        full = tile_index(path, size=size, stride=stride)
+        assert len(full) >= len(got)
+        with rasterio.open(path) as ds:
+            mask = ds.dataset_mask() > 0
+        differs_from_any_pixel += sum(
+            1 for co, ro, w, h in full["window"] if mask[ro : ro + h, co : co + w].any() and (co, ro, w, h) not in got
+        )
+    assert differs_from_any_pixel > 0  # the fixtures exercise the rule's sampling, not just "any valid pixel"
+    assert len(tile_index(e, size=16, skip_empty=True)) == len(tile_index(e, size=16))
+    assert len(tile_index(a, size=30, stride=17, skip_empty=True)) < len(tile_index(a, size=30, stride=17))
+
+
+def test_window_footprints_match_rasterio_bit_for_bit():
+    from rasterio.transform import Affine
+    from rasterio.windows import Window
+    from rasterio.windows import transform as window_transform
+    from shapely.geometry import box
+
+    from tlgeo.tiles import window_footprints
+
+    wins = [(0, 0, 64, 64), (37, 11, 30, 30), (1000, 2003, 17, 9)]
+    for t in (from_origin(257000.3, 9858000.7, 0.3, 0.3), Affine(10.0, 0.5, 300.25, 0.25, -10.0, 5000.5)):
+        got = window_footprints(t, wins)
+        for g, (co, ro, w, h) in zip(got, wins, strict=True):
+            wt = window_transform(Window(co, ro, w, h), t)
+            x0, y0 = wt @ (0, 0)
+            x1, y1 = wt @ (w, h)
+            assert g.equals_exact(box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), 0.0)
