@@ -460,7 +460,9 @@ def test_roadrunner_log_formats_devices_and_dropouts(tmp_path):
     df.loc[7, "line"] = "not a line"
     df.loc[10, "line"] = str({"type": "LineString", "coordinates": drive_lonlat(500, 1100)})  # GPS dropout: 600 m
     df.loc[11, "distance"] = 400.0  # distance anomaly
-    df.loc[[20, 21, 22], "phoneID"] = ""
+    df.loc[[20, 21, 22], "phoneID"] = ""  # recording 20240610_1 has one phone: joined to it
+    df.loc[35:39, "filename"] = "20240611_7"  # a recording with no phoneID at all: device from the filename
+    df.loc[35:39, "phoneID"] = ""
     path = write_csv(df, tmp_path / "roadrunner_20240610.csv")
     assert detect_log_format(pd.read_csv(path, nrows=1).columns) == "roadrunner"
     seg, report = read_roadrunner_log(path)
@@ -470,20 +472,24 @@ def test_roadrunner_log_formats_devices_and_dropouts(tmp_path):
     assert set(flagged["flag_reason"]) == {"gps_dropout"}
     assert len(flagged) == 2
     assert any("1 row with an unreadable line geometry dropped" in r for r in report)
-    assert any("3 segments without phoneID; device taken from the filename prefix" in r for r in report)
-    assert set(seg["device_id"]) == {"a1b2c3", "file:20240610"}
+    assert any("3 segments without phoneID joined to the only phone of their recording" in r for r in report)
+    assert any("5 segments without phoneID and no single phone" in r for r in report)
+    assert set(seg["device_id"]) == {"a1b2c3", "file:20240611"}
+    assert (seg["device_id"] == "file:20240611").sum() == 5
     assert any("2 segments flagged" in r for r in report)
     np.testing.assert_allclose(seg["roughness_raw"], seg["roughness_raw"])
     # flagged segments are not used for classes
     classed, bins, _ = classify_segments(seg, RoadLabelConfig(min_device_segments=3))
     assert (classed.loc[classed["flagged"], "class_index"] == -1).all()
-    assert set(bins["devices"]) == {"a1b2c3", "file:20240610"}
+    assert set(bins["devices"]) == {"a1b2c3", "file:20240611"}
 
 
 def test_roadrunner_bad_input(tmp_path):
     df = make_roadrunner(5)
     with pytest.raises(LabelError, match="lacks column"):
-        read_roadrunner_log(write_csv(df.drop(columns=["iriZ"]), tmp_path / "a.csv"))
+        read_roadrunner_log(
+            write_csv(df.drop(columns=["iriXp", "iriYp", "iriZp", "iriX", "iriY", "iriZ"]), tmp_path / "a.csv")
+        )
     swapped = df.assign(
         line=[str({"type": "LineString", "coordinates": [[c[1], c[0]] for c in drive_lonlat(0, 50)]})] * 5
     )

@@ -124,9 +124,20 @@ class RoadLabelConfig:
         max_segment_factor: Segments longer than this × ``segment_length_m`` (GPS dropouts) are flagged and not
             used for tile labels.
         min_tile_length_m: A tile needs at least this much driven length crossing it to get a label.
-        roadrunner_column: Column of a RoadRunner segment log used as roughness (``iriZ``: vertical axis).
+        roadrunner_column: Roughness of a RoadRunner segment log: ``"iriXYZp"`` (default, the app's own
+            ``sqrt(iriXp² + iriYp² + iriZp²)``), ``"iriZp"``, ``"iriXYZ"`` (magnitude of the unprimed
+            ``iriX, iriY, iriZ``), ``"iriZ"``, or any other column name. A device whose columns for it are dead
+            (one value on ≥ 99 % of its rows) falls back to the next of these, in this order.
         min_device_segments: A phone needs at least this many usable segments for per-device calibration; with
-            fewer its segments stay unclassified (absolute ``thresholds`` need no calibration).
+            fewer its segments stay unclassified (absolute ``thresholds`` need no calibration) — unless it shares
+            roads with other phones, or is a RoadRunner device without phoneID (pooled gain).
+        calibration: ``"shared_roads"`` (default): each phone's gain is the median ratio of its roughness to a
+            reference phone's on stretches both drove (falling back to ``"median"`` for phones without enough
+            shared stretches); ``"median"``: gain from each phone's median roughness.
+        shared_road_m: Two segments are on the same stretch when the midpoint of one lies within this many
+            metres of the other.
+        shared_heading_deg: ... and their directions (either way along the road) differ by at most this angle.
+        min_shared_segments: Segment pairs a phone needs with an already calibrated phone for a shared-road gain.
         max_gps_speed_kmh: GPS fixes implying a faster move than this are jumps: a lone outlier fix is dropped,
             otherwise the drive is split there.
     """
@@ -139,11 +150,25 @@ class RoadLabelConfig:
     quantiles: tuple[float, ...] | None = None
     max_segment_factor: float = 3.0
     min_tile_length_m: float = 10.0
-    roadrunner_column: str = "iriZ"
+    roadrunner_column: str = "iriXYZp"
     min_device_segments: int = 20
     max_gps_speed_kmh: float = 200.0
+    calibration: str = "shared_roads"
+    shared_road_m: float = 8.0
+    shared_heading_deg: float = 30.0
+    min_shared_segments: int = 10
 
     def __post_init__(self) -> None:
+        if self.calibration not in ("shared_roads", "median"):
+            raise ConfigError(
+                f"Unknown calibration {self.calibration!r}", hint="Use 'shared_roads' (default) or 'median'."
+            )
+        if not (self.shared_road_m > 0 and 0 < self.shared_heading_deg <= 90 and self.min_shared_segments >= 1):
+            raise ConfigError(
+                "shared_road_m must be > 0, shared_heading_deg in (0, 90] and min_shared_segments >= 1, received "
+                f"shared_road_m={self.shared_road_m!r}, shared_heading_deg={self.shared_heading_deg!r}, "
+                f"min_shared_segments={self.min_shared_segments!r}"
+            )
         if self.roughness not in ("iri_proxy", "rms"):
             raise ConfigError(f"Unknown roughness index {self.roughness!r}", hint="Use 'iri_proxy' or 'rms'.")
         if len(self.classes) < 2:

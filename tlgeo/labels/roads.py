@@ -152,7 +152,28 @@ ROADRUNNER_ALIASES = {
     "phone": ("phoneid", "phone_id"),
 }
 PHONE_EXPECTED = ["time", "lat", "lon", "acc_z (or acc_x, acc_y, acc_z)", "optional speed, device_id"]
-ROADRUNNER_EXPECTED = ["id", "line", "distance", "iriZ", "filename", "time", "phoneID"]
+ROADRUNNER_EXPECTED = [
+    "id",
+    "line",
+    "distance",
+    "iriXp, iriYp, iriZp (or iriX, iriY, iriZ)",
+    "filename",
+    "time",
+    "phoneID",
+]
+#: RoadRunner roughness definitions (``RoadLabelConfig.roadrunner_column``): name → columns; several columns give
+#: their Euclidean magnitude. ``iriXYZp`` is the app's own (``Road_Qualification.py``). The order is the fallback
+#: order when a device's columns are dead.
+ROADRUNNER_DEFINITIONS = {
+    "iriXYZp": ("iriXp", "iriYp", "iriZp"),
+    "iriZp": ("iriZp",),
+    "iriXYZ": ("iriX", "iriY", "iriZ"),
+    "iriZ": ("iriZ",),
+}
+#: A RoadRunner column is dead for a device when one value (or emptiness) fills at least this share of its rows.
+DEAD_COLUMN_SHARE = 0.99
+#: Devices with fewer rows are not tested for dead columns (unless every value is empty).
+DEAD_COLUMN_MIN_ROWS = 10
 _DATE_SUFFIX = re.compile(r"[_-](?:\d{8}|\d{4}-\d{2}-\d{2})(?:[_-]?\d{4,6})?$")
 
 
@@ -649,6 +670,36 @@ def _parse_lines(text: pd.Series) -> np.ndarray:
     return out
 
 
+def roadrunner_candidates(choice: str) -> dict[str, tuple[str, ...]]:
+    """RoadRunner roughness definitions to try, in order: ``choice`` first, then :data:`ROADRUNNER_DEFINITIONS`.
+
+    ``choice`` is a definition name (``iriXYZp``, ``iriZp``, ``iriXYZ``, ``iriZ``) or any other column name.
+    """
+    first = {choice: ROADRUNNER_DEFINITIONS.get(choice, (choice,))}
+    return first | {k: v for k, v in ROADRUNNER_DEFINITIONS.items() if k != choice}
+
+
+def _definition_text(columns: Sequence[str]) -> str:
+    return f"sqrt({' + '.join(f'{c}²' for c in columns)})" if len(columns) > 1 else columns[0]
+
+
+def dead_column(values: np.ndarray) -> bool:
+    """Whether a sensor column is dead: one value (0, or any constant) or emptiness on ≥ 99 % of the rows.
+
+    With fewer than :data:`DEAD_COLUMN_MIN_ROWS` rows only an entirely empty column counts as dead.
+    """
+    v = np.asarray(values, dtype="float64")
+    if v.size == 0:
+        return True
+    finite = np.isfinite(v)
+    if not finite.any():
+        return True
+    if v.size < DEAD_COLUMN_MIN_ROWS:
+        return False
+    _, counts = np.unique(v[finite], return_counts=True)
+    return (counts.max() + int((~finite).sum())) >= DEAD_COLUMN_SHARE * v.size
+
+
 def read_roadrunner_log(
     path: str | Path | pd.DataFrame,
     config: RoadLabelConfig | None = None,
@@ -663,8 +714,13 @@ def read_roadrunner_log(
         source: Name recorded in ``source_file`` (default: the file name).
 
     Returns:
-        ``(segments, report)`` like :func:`phone_log_segments`; ``roughness_raw`` is the ``roadrunner_column``.
-        The device is ``phoneID``, or the ``filename`` prefix (before its last ``_``) when ``phoneID`` is empty.
+        ``(segments, report)`` like :func:`phone_log_segments`. ``roughness_raw`` follows ``roadrunner_column``
+        (default ``iriXYZp`` = sqrt(iriXp² + iriYp² + iriZp²), the app's own definition); per device, a definition
+        with a dead column (:func:`dead_column`) gives way to the next of :data:`ROADRUNNER_DEFINITIONS`, and
+        ``index_name`` records the one used (one report line per device). The device is ``phoneID``; a row
+        without one joins the only phone of its recording (same ``filename``) when there is exactly one, else
+        takes the ``filename`` prefix (before its last ``_``) as device ``file:<prefix>``. Rows repeating an
+        earlier row exactly are dropped (counted); a reused ``id`` with different content is kept as ``id~2``.
 
     Raises:
         LabelError: Missing columns, no readable geometry, coordinates out of range or swapped.
@@ -681,18 +737,27 @@ def read_roadrunner_log(
         df = read_table(p, what="RoadRunner log", str_columns=("phoneID", "filename", "id"), report=report)
         source = source or p.name
     where = source
-    aliases = dict(ROADRUNNER_ALIASES, rough=(cfg.roadrunner_column,))
-    cols = find_columns(df.columns, aliases)
-    missing = [k for k, name in (("line", "line"), ("rough", cfg.roadrunner_column)) if cols[k] is None]
-    if missing:
-        names = ["line" if m == "line" else cfg.roadrunner_column for m in missing]
+    cols = find_columns(df.columns, ROADRUNNER_ALIASES)
+    candidates = roadrunner_candidates(cfg.roadrunner_column)
+    needed = sorted({c for names in candidates.values() for c in names})
+    found = find_columns(df.columns, {c: (c,) for c in needed})
+    available = {d: names for d, names in candidates.items() if all(found[c] for c in names)}
+    chosen_cols = candidates[cfg.roadrunner_column]
+    if cols["line"] is None or not available:
+        names = (["line"] if cols["line"] is None else []) + [c for c in chosen_cols if not found[c]]
         raise missing_columns_error(
             p or source,
             "RoadRunner log",
             names,
             ROADRUNNER_EXPECTED,
             list(df.columns),
-            hint="Export the log from RoadRunner again, or set roads.roadrunner_column to the roughness column.",
+            hint="Export the log from RoadRunner again, or set roads.roadrunner_column to the roughness column "
+            f"({', '.join(ROADRUNNER_DEFINITIONS)} or a column name).",
+        )
+    if cfg.roadrunner_column not in available:
+        report.append(
+            f"{where}: no column {id_list([c for c in chosen_cols if not found[c]], 3)} for roughness "
+            f"{cfg.roadrunner_column}; using {next(iter(available))}"
         )
     n = len(df)
     geoms = _parse_lines(df[cols["line"]])
@@ -710,23 +775,39 @@ def read_roadrunner_log(
     coords = shapely.get_coordinates(geoms[keep])
     check_lat_lon(coords[:, 1], coords[:, 0], f"{where} (line coordinates, lon/lat)", path=p)
 
-    rough = numeric_column(df[cols["rough"]], cols["rough"], where, path=p)
+    values = {
+        c: numeric_column(df[found[c]], found[c], where, path=p)
+        for c in sorted({c for names in available.values() for c in names})
+    }
     length = line_lengths_m(geoms)
     distance = numeric_column(df[cols["distance"]], cols["distance"], where, path=p) if cols["distance"] else None
 
-    # ids and duplicates
+    # ids and duplicates: identical rows are dropped; a reused id with different content is kept under a new id
     ids = (
         df[cols["id"]].astype("string").fillna("").str.strip().to_numpy(dtype=object)
         if cols["id"]
         else np.arange(n).astype(str).astype(object)
     )
     if cols["id"]:
-        dup = pd.Series(ids).duplicated().to_numpy() & keep
-        if dup.any():
-            report.append(f"{where}: {plural(int(dup.sum()), 'duplicate segment id')} dropped (first kept)")
-            keep &= ~dup
+        same_row = df.astype("string").duplicated().to_numpy() & keep
+        if same_row.any():
+            report.append(
+                f"{where}: {plural(int(same_row.sum()), 'row')} repeating an earlier row exactly (same id, line "
+                "and values) dropped"
+            )
+            keep &= ~same_row
+        reused = pd.Series(np.where(keep, ids, None)).dropna()
+        rank = reused.groupby(reused).cumcount()
+        again = rank[rank > 0]
+        if len(again):
+            ids = ids.copy()
+            ids[again.index.to_numpy()] = [f"{ids[i]}~{k + 1}" for i, k in zip(again.index, again, strict=True)]
+            report.append(
+                f"{where}: {plural(len(again), 'row')} reuse the id of an earlier row with different content "
+                f"({id_list(sorted(set(reused[again.index].astype(str))), 4)}); kept as id~2, id~3, …"
+            )
 
-    # device
+    # device: phoneID; empty → the only phone of the same recording (filename), else the filename prefix
     dev = (
         df[cols["phone"]].astype("string").fillna("").str.strip()
         if cols["phone"]
@@ -734,19 +815,61 @@ def read_roadrunner_log(
     )
     empty_dev = (dev == "").to_numpy(dtype=bool)
     if empty_dev.any():
-        if cols["filename"]:
-            codes, names = pd.factorize(df[cols["filename"]].astype("string").fillna("").str.strip())
+        fname = (
+            df[cols["filename"]].astype("string").fillna("").str.strip()
+            if cols["filename"]
+            else pd.Series([""] * n, dtype="string")
+        )
+        phones = pd.DataFrame({"f": fname, "d": dev})[~empty_dev & (fname != "").to_numpy(dtype=bool)]
+        per_file = phones.drop_duplicates().groupby("f")["d"].agg(["first", "size"])
+        only = per_file.loc[per_file["size"] == 1, "first"]
+        joined = empty_dev & fname.isin(only.index).to_numpy(dtype=bool)
+        if joined.any():
+            dev = dev.where(~pd.Series(joined), fname.map(only))
+            report.append(
+                f"{where}: {plural(int((joined & keep).sum()), 'segment')} without phoneID joined to the only "
+                "phone of their recording (same filename)"
+            )
+        rest = empty_dev & ~joined
+        if rest.any():
+            codes, names = pd.factorize(fname)
             prefixes = np.asarray([str(v).rsplit("_", 1)[0] for v in names] + [""], dtype=object)  # per file
             prefix = prefixes[codes]  # code -1 (missing) picks the trailing ""
-        else:
-            prefix = np.full(n, "", dtype=object)
-        fallback = np.where(prefix != "", "file:" + prefix.astype(str), f"file:{_device_from_name(source)}")
-        dev = dev.where(~pd.Series(empty_dev), pd.Series(fallback, dtype="string"))
-        report.append(
-            f"{where}: {plural(int((empty_dev & keep).sum()), 'segment')} without phoneID; device taken from the "
-            "filename prefix"
-        )
+            fallback = np.where(prefix != "", "file:" + prefix.astype(str), f"file:{_device_from_name(source)}")
+            dev = dev.where(~pd.Series(rest), pd.Series(fallback, dtype="string"))
+            report.append(
+                f"{where}: {plural(int((rest & keep).sum()), 'segment')} without phoneID and no single phone in "
+                "their recording; device taken from the filename prefix (calibrated with the pooled gain if too few "
+                "for their own)"
+            )
     devices = dev.to_numpy(dtype=object)
+
+    # roughness per device: the first definition whose columns are all alive on that device
+    rough = np.full(n, np.nan)
+    index_name = np.full(n, cfg.roadrunner_column, dtype=object)
+    for d in sorted(set(devices[keep])):
+        rows = np.flatnonzero(keep & (devices == d))
+        dead = [c for c in values if dead_column(values[c][rows])]
+        usable = [name for name, cs in available.items() if not set(cs) & set(dead)]
+        if not usable:
+            index_name[rows] = "none"
+            report.append(
+                f"{where}: device {d}: every roughness column is dead ({', '.join(dead)} constant or empty on "
+                f"≥ {DEAD_COLUMN_SHARE:.0%} of its {plural(rows.size, 'row')}); its segments are not used"
+            )
+            continue
+        name = usable[0]
+        index_name[rows] = name
+        stack = np.column_stack([values[c][rows] for c in available[name]])
+        rough[rows] = np.sqrt((stack**2).sum(axis=1)) if stack.shape[1] > 1 else stack[:, 0]
+        line = f"{where}: device {d}: roughness {name} = {_definition_text(available[name])}"
+        dead_here = [c for c in dead if c in set(candidates.get(cfg.roadrunner_column, ()))]
+        if name != cfg.roadrunner_column and dead_here:
+            line += (
+                f" ({', '.join(dead_here)} dead: one value on ≥ {DEAD_COLUMN_SHARE:.0%} of its "
+                f"{plural(rows.size, 'row')}; fallback from {cfg.roadrunner_column})"
+            )
+        report.append(line)
 
     # flags
     L = cfg.segment_length_m
@@ -793,7 +916,7 @@ def read_roadrunner_log(
         "device_id": devices[sel],
         "source_file": np.full(sel.size, source, dtype=object),
         "source_format": np.full(sel.size, "roadrunner", dtype=object),
-        "index_name": np.full(sel.size, cfg.roadrunner_column, dtype=object),
+        "index_name": index_name[sel],
         "roughness_raw": rough[sel],
         "length_m": length[sel],
         "distance_m": distance[sel] if distance is not None else np.full(sel.size, np.nan),
@@ -857,8 +980,161 @@ def read_vibration_logs(
 # --------------------------------------------------------------------------------------------- classes
 _METHOD_TEXT = {
     "absolute": "absolute thresholds",
-    "per_device_quantiles": "per-device gain from each phone's median, quantiles of all phones pooled",
+    "per_device_quantiles": "per-device gain (shared roads or median), quantiles of all phones pooled",
 }
+_GAIN_TEXT = {
+    "reference": "reference phone of the shared-road calibration",
+    "shared_roads": "shared roads",
+    "median": "median",
+    "pooled": "pooled",
+}
+
+
+def shared_road_pairs(
+    geoms: np.ndarray, device: np.ndarray, idx: np.ndarray, cfg: RoadLabelConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of segments of different devices on the same stretch of road (indices into ``geoms``).
+
+    Same stretch: the midpoint of one lies within ``cfg.shared_road_m`` metres of the other's line (a spatial-index
+    query in the UTM zone of the data) and their directions differ by at most ``cfg.shared_heading_deg``, either
+    way along the road. Every pair is returned once per direction of matching (``i``'s midpoint near ``j``).
+
+    Args:
+        geoms: Segment lines in EPSG:4326.
+        device: Device of each segment.
+        idx: Segments to consider (usable ones).
+        cfg: Road label settings.
+    """
+    empty = np.zeros(0, dtype="int64")
+    lines = geoms[idx]
+    ok = ~shapely.is_missing(lines) & ~shapely.is_empty(lines)
+    idx, lines = idx[ok], lines[ok]
+    if idx.size < 2 or len(set(device[idx])) < 2:
+        return empty, empty
+    series = gpd.GeoSeries(lines, crs=4326)
+    metric = series.to_crs(series.estimate_utm_crs()).to_numpy()
+    mid = shapely.line_interpolate_point(metric, 0.5, normalized=True)
+    start = shapely.get_coordinates(shapely.line_interpolate_point(metric, 0.0, normalized=True))
+    end = shapely.get_coordinates(shapely.line_interpolate_point(metric, 1.0, normalized=True))
+    heading = np.mod(np.arctan2(end[:, 1] - start[:, 1], end[:, 0] - start[:, 0]), np.pi)
+    tree = shapely.STRtree(metric)
+    a, b = tree.query(mid, predicate="dwithin", distance=cfg.shared_road_m)
+    dev = device[idx]
+    turn = np.abs(heading[a] - heading[b])
+    turn = np.minimum(turn, np.pi - turn)
+    keep = (dev[a] != dev[b]) & (turn <= np.radians(cfg.shared_heading_deg))
+    return idx[a[keep]], idx[b[keep]]
+
+
+def device_gains(
+    geoms: np.ndarray, device: np.ndarray, raw: np.ndarray, usable: np.ndarray, cfg: RoadLabelConfig
+) -> tuple[dict[str, float], dict[str, dict], list[str]]:
+    """Each device's gain (its roughness scale) for per-device calibration, with the method used for each.
+
+    1. **Shared roads** (``cfg.calibration == "shared_roads"``): for every pair of segments of two phones on the
+       same stretch (:func:`shared_road_pairs`) the log-ratio of their roughness is a noisy measure of the ratio
+       of their gains, whatever the road. The phone with the most pairs is the reference (gain 1); a phone with at
+       least ``cfg.min_shared_segments`` pairs with an already calibrated phone gets that phone's gain times the
+       median ratio (a robust, Theil–Sen-like estimate through the origin), chaining outwards by pair count.
+    2. **Median**: other phones with ``cfg.min_device_segments`` usable segments get their median roughness over
+       the median roughness of the calibrated phones (divided by their gains) — which assumes a similar mix of
+       roads. Without any shared stretch this is each phone's median over the median of all phones' medians.
+    3. **Pooled**: RoadRunner devices without phoneID (``file:…``) with too few segments of their own get the
+       median gain of the calibrated phones.
+
+    Any other device stays uncalibrated (its segments unclassified); the report says how many usable segments it
+    has and why. One report line per calibrated device gives its gain and method.
+
+    Returns:
+        ``(gains, info, report)``: gain per calibrated device; per device ``{"method", "median", "segments",
+        "shared_pairs", "partner"}``; report lines.
+    """
+    report: list[str] = []
+    frame = pd.DataFrame({"device": device[usable], "raw": raw[usable]})
+    stats = frame.groupby("device")["raw"].agg(["median", "size"])
+    info: dict[str, dict] = {
+        str(d): {"method": None, "median": float(r["median"]), "segments": int(r["size"]), "shared_pairs": 0}
+        for d, r in stats.iterrows()
+    }
+    log_gain: dict[str, float] = {}
+    if cfg.calibration == "shared_roads":
+        pos = usable & (raw > 0)
+        i, j = shared_road_pairs(geoms, device, np.flatnonzero(pos), cfg)
+        if i.size:
+            lr = np.log(raw[i]) - np.log(raw[j])
+            pairs = pd.DataFrame({"a": device[i].astype(str), "b": device[j].astype(str), "lr": lr})
+            both = pd.concat([pairs, pairs.rename(columns={"a": "b", "b": "a"}).assign(lr=-pairs["lr"])])
+            # pairs found from either side are the same evidence: one median over both directions
+            by_pair = both.groupby(["a", "b"])["lr"].agg(["median", "size"])
+            total = by_pair["size"].groupby(level="a").sum()
+            enough = by_pair[by_pair["size"] >= 2 * cfg.min_shared_segments]
+            if len(enough):
+                ref = str(total.loc[enough.index.get_level_values("a").unique()].sort_values().index[-1])
+                log_gain[ref] = 0.0
+                info[ref].update(method="reference", shared_pairs=int(total[ref] // 2))
+                grown = True
+                while grown:
+                    grown = False
+                    cand = enough[
+                        enough.index.get_level_values("b").isin(list(log_gain))
+                        & ~enough.index.get_level_values("a").isin(list(log_gain))
+                    ]
+                    if len(cand):
+                        (a, b), row = next(iter(cand.sort_values("size", ascending=False).iterrows()))
+                        log_gain[str(a)] = log_gain[str(b)] + float(row["median"])
+                        info[str(a)].update(method="shared_roads", shared_pairs=int(row["size"] // 2), partner=str(b))
+                        grown = True
+    gains = {d: float(np.exp(v)) for d, v in log_gain.items()}
+    good = stats[(stats["size"] >= cfg.min_device_segments) & (stats["median"] > 0)]
+    if gains:
+        level = float(np.median([info[d]["median"] / gains[d] for d in gains if info[d]["median"] > 0] or [1.0]))
+    else:
+        level = float(np.median(good["median"])) if len(good) else np.nan
+    for d, row in good.iterrows():
+        d = str(d)
+        if d not in gains:
+            gains[d] = float(row["median"]) / level
+            info[d]["method"] = "median"
+    pooled = float(np.median(list(gains.values()))) if gains else np.nan
+    few = []
+    for d in map(str, stats.index):
+        if d in gains:
+            continue
+        if d.startswith("file:") and np.isfinite(pooled):
+            gains[d] = pooled
+            info[d]["method"] = "pooled"
+        else:
+            few.append(d)
+    for d in sorted(gains):
+        m = info[d]
+        how = _GAIN_TEXT[m["method"]]
+        if m["method"] == "shared_roads":
+            how += f": median ratio over {plural(m['shared_pairs'], 'segment pair')} with {m['partner']}"
+        elif m["method"] == "reference":
+            how += f", {plural(m['shared_pairs'], 'segment pair')} with other phones"
+        elif m["method"] == "median":
+            how += " (no or too few shared stretches; assumes a mix of roads like the others')"
+        elif m["method"] == "pooled":
+            how += f" (no phoneID; {plural(m['segments'], 'usable segment')}, median gain of the calibrated phones)"
+        report.append(f"device {d}: gain {gains[d]:.3g} ({how})")
+    if few:
+        zero = [d for d in few if info[d]["segments"] >= cfg.min_device_segments]
+        small = [d for d in few if d not in zero]
+        if small:
+            report.append(
+                f"{plural(len(small), 'device')} with fewer than {cfg.min_device_segments} usable segments and no "
+                "shared stretches left unclassified: "
+                + ", ".join(f"{d} ({plural(info[d]['segments'], 'usable segment')})" for d in small[:8])
+                + (", …" if len(small) > 8 else "")
+                + "; lower min_device_segments or give absolute thresholds"
+            )
+        if zero:
+            report.append(
+                f"{plural(len(zero), 'device')} with median roughness 0 left unclassified: "
+                + ", ".join(f"{d} ({plural(info[d]['segments'], 'usable segment')})" for d in zero[:8])
+                + "; check its roughness columns or give absolute thresholds"
+            )
+    return gains, info, report
 
 
 def classify_segments(
@@ -910,33 +1186,18 @@ def classify_segments(
             }
     else:
         q = np.asarray(cfg.quantiles if cfg.quantiles is not None else np.arange(1, k) / k, dtype="float64")
-        frame = pd.DataFrame({"device": device[usable], "raw": raw[usable]})
-        stats = frame.groupby("device")["raw"].agg(["median", "size"])
-        good = stats[(stats["size"] >= cfg.min_device_segments) & (stats["median"] > 0)]
-        few = stats.index.difference(good.index)
-        if len(few):
-            report.append(
-                f"{plural(len(few), 'device')} with fewer than {cfg.min_device_segments} usable segments left "
-                f"unclassified: {id_list(few)} ({plural(int(stats.loc[few, 'size'].sum()), 'segment')}); lower "
-                "min_device_segments or give absolute thresholds"
-            )
-        if len(good) == 0:
+        g, dev_info, rep = device_gains(seg.geometry.to_numpy(), device, raw, usable, cfg)
+        report += rep
+        gain = pd.Series(device).map(g).to_numpy(dtype="float64", na_value=np.nan)
+        calibrated = usable & np.isfinite(gain)
+        if not calibrated.any():
             thresholds = np.full(k - 1, np.nan)
-            calibrated = np.zeros(len(seg), dtype=bool)
         else:
-            ref = float(np.median(good["median"]))
-            g = (good["median"] / ref).to_dict()
-            gain = pd.Series(device).map(g).to_numpy(dtype="float64", na_value=np.nan)
-            calibrated = usable & np.isfinite(gain)
-            cal = raw / gain
+            cal = raw / np.where(np.isfinite(gain), gain, 1.0)
             thresholds = np.quantile(cal[calibrated], q)
-            for d, row in good.iterrows():
-                bins["devices"][str(d)] = {
-                    "gain": float(g[d]),
-                    "median": float(row["median"]),
-                    "segments": int(row["size"]),
-                    "thresholds": (thresholds * g[d]).tolist(),
-                }
+            for d, info in dev_info.items():
+                if d in g:
+                    bins["devices"][d] = {**info, "gain": float(g[d]), "thresholds": (thresholds * g[d]).tolist()}
             if len(kinds) > 1:
                 report.append(
                     f"roughness indices {', '.join(sorted(kinds))} mixed; per-device calibration puts them on one "
