@@ -180,17 +180,85 @@ def _csv(df: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def test_several_villages_in_one_tile_nearest_centre_wins(tmp_path):
-    df = village_table()
-    extra = df.iloc[[0]].copy()
-    lon, lat = tile_centre(0, 0, 250, 250)
-    extra["village_id"], extra["lon"], extra["lat"], extra["ASSET"] = "FAR", lon, lat, 2
+def test_several_villages_in_one_tile_are_aggregated(tmp_path):
+    """Levels: the mode (a tie goes to the village nearest the centre); masks honoured per indicator."""
+    df = village_table()  # V00 (tile 0,0): ASSET 0, BF 1, CHH 2
+    extra = pd.concat([df.iloc[[0]]] * 2, ignore_index=True)
+    for k, (dx, dy) in enumerate([(250, 250), (-250, 200)]):
+        extra.loc[k, ["lon", "lat"]] = tile_centre(0, 0, dx, dy)
+    extra["village_id"] = ["FAR1", "FAR2"]
+    extra["ASSET"] = [2, 2]  # 0, 2, 2 → mode 2
+    extra["BF"] = [0, np.nan]  # 1, 0 (one missing) → tie → V00's 1
+    extra["CHH"] = [np.nan, np.nan]  # only V00 → 2
     task = make_task(tmp_path, pd.concat([df, extra], ignore_index=True))
     data = load_task(task)
     t = data.tiles.set_index("tile_id")
     assert t.loc["scene_r000_c000", "village_id"] == "V00"
-    assert any("1 tile holds more than one village" in r for r in data.report)
-    assert any("1 village shares a tile" in r for r in data.report)
+    assert t.loc["scene_r000_c000", ["ASSET", "BF", "CHH"]].tolist() == [2, 1, 2]
+    assert t.loc["scene_r000_c001", "ASSET"] == df.loc[1, "ASSET"]  # single-village tiles unchanged
+    line = next(r for r in data.report if "more than one village" in r)
+    assert line.startswith("1 tile holds more than one village (3 villages): aggregated (mode of levels")
+    assert set(data.vectors.loc[data.vectors["village_id"].isin(["FAR1", "FAR2"]), "tile_id"]) == {"scene_r000_c000"}
+
+
+def _fraction_task(tmp_path: Path) -> Path:
+    """12 one-village tiles with fractions, plus tile (1, 1) holding three villages (0.05, 0.95, 0.90)."""
+    df = village_table()[["village_id", "lat", "lon"]]
+    rng = np.random.default_rng(3)
+    df["LIT"] = rng.uniform(0.1, 0.9, len(df))
+    df["pop"] = 1000.0
+    crowd = pd.DataFrame({"village_id": ["C1", "C2", "C3"], "LIT": [0.05, 0.95, 0.90], "pop": [9000.0, 500.0, 500.0]})
+    pts = [tile_centre(1, 1, dx, dy) for dx, dy in [(10, 10), (200, -150), (-180, 160)]]
+    crowd["lon"], crowd["lat"] = [p[0] for p in pts], [p[1] for p in pts]
+    df = pd.concat([df[df["village_id"] != "V11"], crowd], ignore_index=True)
+    task = make_task(tmp_path, df)
+    (task / "tlgeo.toml").write_text('task = "villages"\n[tiles]\nsize = 64\n[villages]\nindicators = ["LIT"]\n')
+    return task
+
+
+def test_fractions_in_one_tile_are_averaged_optionally_weighted(tmp_path):
+    task = _fraction_task(tmp_path)
+    data = load_task(task)
+    cuts = data.bins["LIT"]
+    t = data.tiles.set_index("tile_id")
+    mean = (0.05 + 0.95 + 0.90) / 3  # 0.633
+    assert t.loc["scene_r001_c001", "LIT"] == int(np.searchsorted(cuts, mean, side="right"))
+    assert t.loc["scene_r001_c001", "village_id"] == "C1"
+    assert any("1 tile holds more than one village (3 villages): aggregated (mean of fractions for LIT)" in r
+               for r in data.report)  # fmt: skip
+    # weighted by population: (0.05·9000 + 0.95·500 + 0.90·500) / 10000 = 0.1375 → the lowest level
+    (task / "tlgeo.toml").write_text(
+        'task = "villages"\n[tiles]\nsize = 64\n[villages]\nindicators = ["LIT"]\nweight_column = "pop"\n'
+    )
+    data_w = load_task(task)
+    tw = data_w.tiles.set_index("tile_id")
+    assert np.searchsorted(cuts, 0.1375, side="right") == 0 < t.loc["scene_r001_c001", "LIT"]
+    assert tw.loc["scene_r001_c001", "LIT"] == 0
+    assert any("weighted by pop" in r for r in data_w.report)
+    # single-village tiles: same level either way
+    same = tw.index != "scene_r001_c001"
+    assert (tw.loc[same, "LIT"] == t.loc[same, "LIT"]).all()
+
+
+def test_weight_column_checks_and_cli_flag(tmp_path):
+    task = _fraction_task(tmp_path)
+    out = tmp_path / "w.geojson"
+    res = _cli(
+        "villages", "--indicators", str(task / "villages.csv"), "--data", str(task), "--out", str(out),
+        "--columns", "LIT", "--weight-column", "pop",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "aggregated (mean of fractions for LIT, weighted by pop)" in res.stdout
+    assert gpd.read_file(out).set_index("tile_id").loc["scene_r001_c001", "LIT"] == 0
+    res = _cli(
+        "villages", "--indicators", str(task / "villages.csv"), "--data", str(task), "--out", str(tmp_path / "x.json"),
+        "--columns", "LIT", "--weight-column", "population",
+    )  # fmt: skip
+    assert res.returncode == 2 and "population" in res.stderr and "Traceback" not in res.stderr
+    df = pd.read_csv(task / "villages.csv")
+    df.loc[0, "pop"] = -5
+    with pytest.raises(LabelError, match="'pop' holds negative values"):
+        read_villages(_csv(df, tmp_path / "neg.csv"), VillageLabelConfig(indicators=("LIT",), weight_column="pop"))
 
 
 def test_geojson_points_and_polygons(tmp_path):

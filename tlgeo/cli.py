@@ -137,6 +137,11 @@ def _add_labels(sub: argparse._SubParsersAction) -> None:
     v.add_argument(
         "--columns", default=None, help="indicator columns, comma-separated (default ASSET,BF,CHH,FC,MSL,MSW,LIT)"
     )
+    v.add_argument(
+        "--weight-column",
+        default=None,
+        help="column weighting villages that share a tile, e.g. population ([villages] weight_column)",
+    )
     v.add_argument("--overwrite", action="store_true")
     v.set_defaults(func=_cmd_labels_villages)
 

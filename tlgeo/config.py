@@ -205,12 +205,15 @@ class VillageLabelConfig:
         levels: Number of levels fractions are binned into (integer levels 0..levels−1 are kept as they are).
         bins: Saved cut points per indicator (filled in when fractions are binned, so prediction reports the
             same bins).
+        weight_column: Column weighting villages that share a tile (e.g. ``"population"``): their fractions are
+            averaged and their levels' mode taken with these weights. ``None``: every village counts once.
     """
 
     indicators: tuple[str, ...] = DEFAULT_INDICATORS
     id_column: str = "village_id"
     levels: int = 3
     bins: dict[str, list[float]] | None = None
+    weight_column: str | None = None
 
     def __post_init__(self) -> None:
         if not self.indicators:

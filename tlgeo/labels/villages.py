@@ -11,10 +11,14 @@ re-used when given in ``VillageLabelConfig.bins``, so predictions are reported o
 (percentages, integers beyond the levels, text) is refused with a message naming the column.
 A missing value masks that indicator only (``-1`` in its target column); the village still labels the other tasks.
 
-**Join.** Villages are joined to the tile index with a spatial index: a point labels every tile that contains it
-(if a tile holds several villages, the one nearest the tile centre wins); a polygon labels the tiles it overlaps
-by at least half of the smaller of the two areas, and a tile overlapped by several polygons takes the one with the
-largest overlap. Villages outside every tile are counted in the report.
+**Join.** Villages are joined to the tile index with a spatial index: a point labels every tile that contains it;
+a polygon labels the tiles it overlaps by at least half of the smaller of the two areas. A tile that holds several
+villages **aggregates** them, per indicator and over the villages with a value for it: fractions (binned
+indicators) are averaged and the mean is binned with the same cut points; integer levels take the mode (ties go to
+the village nearest the tile centre, or with the largest overlap). With ``VillageLabelConfig.weight_column`` (e.g.
+a population column; ``--weight-column`` on the command line) the mean and the mode are weighted by it. The tile's
+``village_id`` is the village nearest its centre (largest overlap). The report counts the aggregated tiles;
+villages outside every tile are counted too.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ VILLAGE_FILES = ("villages.csv", "villages.csv.gz", "villages.geojson", "village
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp")
 #: A polygon labels a tile when their overlap covers at least this share of the smaller of the two.
 MIN_POLYGON_OVERLAP = 0.5
+#: Column of :func:`read_villages` output holding each village's weight (when ``weight_column`` is set).
+WEIGHT = "_weight"
 _COORD_ALIASES = {"lat": ("lat", "latitude", "y"), "lon": ("lon", "lng", "long", "longitude", "x")}
 
 
@@ -110,12 +116,18 @@ def read_villages(path: str | Path, config: VillageLabelConfig | None = None) ->
         table = read_table(path, what="Village table", str_columns=(cfg.id_column,), report=report)
         geometry, crs = None, "EPSG:4326"
     cols = list(table.columns)
-    found = find_columns(cols, {i: (i,) for i in (cfg.id_column, *cfg.indicators)})
+    wanted = (cfg.id_column, *cfg.indicators, *([cfg.weight_column] if cfg.weight_column else []))
+    found = find_columns(cols, {i: (i,) for i in wanted})
     need_coords = geometry is None
     coords = find_columns(cols, _COORD_ALIASES) if need_coords else {}
     missing = [k for k, v in found.items() if v is None] + [k for k, v in coords.items() if v is None]
     if missing:
-        expected = [cfg.id_column, *(["lat", "lon"] if need_coords else []), *cfg.indicators]
+        expected = [
+            cfg.id_column,
+            *(["lat", "lon"] if need_coords else []),
+            *cfg.indicators,
+            *([f"{cfg.weight_column} (weight_column)"] if cfg.weight_column else []),
+        ]
         raise missing_columns_error(
             path,
             "Village file",
@@ -140,6 +152,27 @@ def read_villages(path: str | Path, config: VillageLabelConfig | None = None) ->
     out = pd.DataFrame({"village_id": table[found[cfg.id_column]].astype("string").fillna("").str.strip()})
     for ind in cfg.indicators:
         out[ind] = table[found[ind]].to_numpy()
+    if cfg.weight_column:
+        w = numeric_column(table[found[cfg.weight_column]], found[cfg.weight_column], where, path=path)
+        if (w < 0).any():
+            raise LabelError(
+                f"{where}: weight column {found[cfg.weight_column]!r} holds negative values (down to {np.nanmin(w):g})",
+                hint="Use a non-negative weight such as the population, or leave weight_column unset.",
+                path=path,
+            )
+        if not np.isfinite(w).any():
+            raise LabelError(
+                f"{where}: weight column {found[cfg.weight_column]!r} has no value",
+                hint="Fill it (e.g. the population), or leave weight_column unset.",
+                path=path,
+            )
+        if (~np.isfinite(w)).any():
+            report.append(
+                f"{where}: {plural(int((~np.isfinite(w)).sum()), 'village')} without {found[cfg.weight_column]} "
+                "weighted by the median weight"
+            )
+            w = np.where(np.isfinite(w), w, float(np.nanmedian(w)))
+        out[WEIGHT] = w
     out.index = range(len(out))
     dup = out["village_id"].duplicated(keep=False) & (out["village_id"] != "")
     if dup.any():
@@ -237,20 +270,29 @@ def indicator_levels(
 
 
 def join_villages_to_tiles(
-    villages: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame, indicators: list[str]
+    villages: gpd.GeoDataFrame,
+    tiles: gpd.GeoDataFrame,
+    indicators: list[str],
+    *,
+    bins: dict[str, list[float]] | None = None,
+    weight_name: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, np.ndarray, list[str]]:
-    """Give each tile the indicator levels of its village (spatial-index join; see the module docstring).
+    """Give each tile the indicator levels of its villages, aggregated (spatial-index join; see the module docstring).
 
     Args:
-        villages: Villages with integer level columns for ``indicators`` (``-1`` = missing), any CRS.
+        villages: Villages with integer level columns for ``indicators`` (``-1`` = missing), any CRS; for each
+            binned indicator in ``bins`` optionally ``<IND>_value`` (the fraction), and optionally :data:`WEIGHT`.
         tiles: Tile index.
         indicators: Level columns to copy.
+        bins: Cut points of binned indicators: several villages' fractions are averaged and re-binned with them.
+        weight_name: Name of the weight column, for the report.
 
     Returns:
         ``(tiles, village_tile, report)``: a copy of the tiles with one int column per indicator (``-1`` = no label)
-        and ``village_id`` (None where no village); for each village the ``tile_id`` of the first tile it labels (or
-        None); report lines.
+        and ``village_id`` (the nearest village; None where none); for each village the ``tile_id`` of the first
+        tile it labels (or None); report lines.
     """
+    bins = bins or {}
     out = tiles.copy()
     n = len(out)
     report: list[str] = []
@@ -275,12 +317,29 @@ def join_villages_to_tiles(
         score[~poly_pair] = 1.0 + shapely.distance(geoms[vi[~poly_pair]], centres) / np.maximum(diag, 1e-12)
     vi, ti, score = vi[keep_pair], ti[keep_pair], score[keep_pair]
     order = np.lexsort((vi, score, ti))
-    vi, ti = vi[order], ti[order]
+    vi, ti, score = vi[order], ti[order], score[order]
     first = np.r_[True, ti[1:] != ti[:-1]] if ti.size else np.zeros(0, dtype=bool)
     win_v, win_t = vi[first], ti[first]
+    weights = v[WEIGHT].to_numpy(dtype="float64") if WEIGHT in v.columns else np.ones(len(v))
+    pairs = pd.DataFrame({"t": ti, "w": weights[vi], "rank": np.arange(ti.size)})
     for ind in indicators:
         col = np.full(n, -1, dtype="int64")
-        col[win_t] = v[ind].to_numpy(dtype="int64")[win_v]
+        lev = v[ind].to_numpy(dtype="int64")[vi]
+        value_col = f"{ind}_value"
+        if ind in bins and value_col in v.columns:
+            val = v[value_col].to_numpy(dtype="float64")[vi]
+            p = pairs.assign(val=val)[np.isfinite(val)]
+            p = p.assign(wv=p["w"] * p["val"])
+            agg = p.groupby("t")[["wv", "w"]].sum()
+            plain = p.groupby("t")["val"].mean()  # tiles whose villages all weigh 0
+            mean = (agg["wv"] / agg["w"].where(agg["w"] > 0)).fillna(plain)
+            col[mean.index.to_numpy()] = np.searchsorted(np.asarray(bins[ind]), mean.to_numpy(), side="right")
+        else:
+            p = pairs.assign(lev=lev)[lev >= 0]
+            agg = p.groupby(["t", "lev"]).agg(w=("w", "sum"), rank=("rank", "min")).reset_index()
+            agg = agg.sort_values(["t", "w", "rank"], ascending=[True, False, True])
+            best = agg.drop_duplicates("t")
+            col[best["t"].to_numpy()] = best["lev"].to_numpy()
         out[ind] = col
     vid = np.full(n, None, dtype=object)
     vid[win_t] = v["village_id"].to_numpy(dtype=object)[win_v]
@@ -288,30 +347,32 @@ def join_villages_to_tiles(
     nv = len(v)
     touched = np.zeros(nv, dtype=bool)
     touched[vi] = True
-    used = np.zeros(nv, dtype=bool)
-    used[win_v] = True
     village_tile = np.full(nv, None, dtype=object)
     tile_ids = out["tile_id"].to_numpy(dtype=object)
-    order_v = np.lexsort((win_t, win_v))
-    wv, wt = win_v[order_v], win_t[order_v]
+    order_v = np.lexsort((ti, vi))
+    wv, wt = vi[order_v], ti[order_v]
     firsts = np.r_[True, wv[1:] != wv[:-1]] if wv.size else np.zeros(0, dtype=bool)
     village_tile[wv[firsts]] = tile_ids[wt[firsts]]
     outside = ~touched
-    shadowed = touched & ~used
-    multi = int((np.bincount(ti, minlength=n) > 1).sum())
-    report.append(f"{plural(int(used.sum()), 'village')} joined to {plural(int(pd.notna(vid).sum()), 'tile')} of {n:,}")
+    counts = np.bincount(ti, minlength=n)
+    multi = int((counts > 1).sum())
+    report.append(
+        f"{plural(int(touched.sum()), 'village')} joined to {plural(int(pd.notna(vid).sum()), 'tile')} of {n:,}"
+    )
     if outside.any():
         ids = v["village_id"].to_numpy(dtype=object)[outside]
         report.append(f"{plural(int(outside.sum()), 'village')} outside all tiles: {id_list(ids)}")
-    if shadowed.any():
-        report.append(
-            f"{plural(int(shadowed.sum()), 'village')} {'shares' if shadowed.sum() == 1 else 'share'} a tile with a village nearer its centre (or larger "
-            "overlap) and label no tile"
-        )
     if multi:
+        how = []
+        binned = [i for i in indicators if i in bins and f"{i}_value" in v.columns]
+        if binned:
+            how.append(f"mean of fractions for {', '.join(binned)}")
+        if len(binned) < len(indicators):
+            how.append("mode of levels" + (" for the others" if binned else ""))
+        weighted = ", weighted by " + (weight_name or "weight") if WEIGHT in v.columns else ""
         report.append(
-            f"{plural(multi, 'tile')} {'holds' if multi == 1 else 'hold'} more than one village: nearest to the tile "
-            "centre (or largest overlap) used"
+            f"{plural(multi, 'tile')} {'holds' if multi == 1 else 'hold'} more than one village "
+            f"({int(counts[counts > 1].sum()):,} villages): aggregated ({'; '.join(how)}{weighted})"
         )
     return out, village_tile, report
 
@@ -357,7 +418,7 @@ def village_labels(
         if ind in bins:
             vec[f"{ind}_value"] = numeric_column(villages[ind], ind, path.name)
         vec[ind] = levels[ind].to_numpy()
-    labelled, village_tile, rep = join_villages_to_tiles(vec, tiles, inds)
+    labelled, village_tile, rep = join_villages_to_tiles(vec, tiles, inds, bins=bins, weight_name=cfg.weight_column)
     report += rep
     if labelled["village_id"].isna().all():
         raise _no_overlap_error(villages, tiles, path)
@@ -424,6 +485,8 @@ def run_labels_villages(args: argparse.Namespace) -> int:
     if getattr(args, "columns", None):
         names = tuple(c.strip() for c in str(args.columns).split(",") if c.strip())
         cfg = dataclasses.replace(cfg, indicators=names)
+    if getattr(args, "weight_column", None):
+        cfg = dataclasses.replace(cfg, weight_column=str(args.weight_column).strip())
     tiles = tile_index(Path(args.data) / "imagery", size=settings.tiles.size, stride=settings.tiles.step)
     labelled, _, bins, report = village_labels(args.indicators, tiles, cfg)
     for line in report:
