@@ -8,7 +8,11 @@ Two log formats are read, told apart by their header (``.csv`` or ``.csv.gz``):
   typically 1 Hz) are interpolated linearly onto the accelerometer clock.
 * **RoadRunner segment log** — ``id, line, distance, iriXp, iriYp, iriZp, iriX, iriY, iriZ, filename, time,
   phoneID``, one row per 10–70 m segment; ``line`` is a GeoJSON-like mapping in Python quoting (strict JSON and WKT
-  are accepted too). The roughness is ``iriZ`` (``RoadLabelConfig.roadrunner_column``).
+  are accepted too). The roughness is the app's own ``sqrt(iriXp² + iriYp² + iriZp²)`` (``iriXYZp``;
+  ``RoadLabelConfig.roadrunner_column`` chooses ``iriZp``, ``iriXYZ`` — the unprimed magnitude — ``iriZ`` or any
+  column). Real exports hold phones whose columns are dead (0 or one constant on ≥ 99 % of their rows): per device,
+  a definition with a dead column gives way to the next of ``iriXYZp, iriZp, iriXYZ, iriZ`` (one report line per
+  device). Rows without ``phoneID`` join the only phone of their recording (``filename``) when there is one.
 
 Processing of a raw log (all vectorised with numpy/scipy; the only Python loops run over files, continuous
 recording runs and devices, never over samples or segments):
@@ -42,13 +46,18 @@ recording runs and devices, never over samples or segments):
    and its interpolated end.
 
 **Classes.** With absolute ``thresholds`` the roughness is used as it is. Otherwise (default) each phone is
-calibrated: its *gain* is the median roughness of its usable segments divided by the median over phones, the
-calibrated roughness is ``roughness_raw / gain``, and class boundaries are the ``quantiles`` (default equal shares)
-of the calibrated values of all phones pooled. For one phone this is exactly per-device quantiles; two phones with
-different gain on the same roads get the same classes. The boundaries in each phone's raw units (calibrated
-boundaries × gain) are returned in ``bins``. Phones with fewer than ``min_device_segments`` usable segments stay
-unclassified. The median assumes that every phone drove a similar mix of roads; a phone that drove only poor roads
-would be scaled down (there is no way to tell a high gain from rough roads without co-located drives).
+calibrated (:func:`device_gains`): where phones drove the same stretches (segments within ``shared_road_m`` metres
+and ``shared_heading_deg`` of each other, found with a spatial index in the data's UTM zone), a phone's *gain* is
+the median ratio of its roughness to an already calibrated phone's on those stretches, chained from the reference
+phone (the one with the most shared stretches) — a robust estimate that does not care which roads each phone drove.
+Phones without enough shared stretches fall back to their median roughness over the calibrated phones' (which
+assumes a similar mix of roads: a phone that drove only poor roads would be scaled down); RoadRunner devices
+without phoneID that are too small for either get the pooled (median) gain. The calibrated roughness is
+``roughness_raw / gain`` and class boundaries are the ``quantiles`` (default equal shares) of the calibrated values
+of all phones pooled. For one phone this is exactly per-device quantiles; two phones with different gain on the
+same roads get the same classes. The boundaries in each phone's raw units (calibrated boundaries × gain) and the
+method of each gain are returned in ``bins``. Other phones with fewer than ``min_device_segments`` usable segments
+stay unclassified (the report gives their usable count).
 
 **Tile labels.** The calibrated roughness of unflagged segments is averaged over each tile, weighted by the length
 of segment inside the tile (a spatial-index join, :meth:`geopandas.GeoDataFrame.sindex`), then classified with the
