@@ -1251,9 +1251,11 @@ def _config_from_args(args: argparse.Namespace) -> tuple[TaskSettings | None, Ro
     if getattr(args, "thresholds", None):
         try:
             changes["thresholds"] = tuple(float(v) for v in str(args.thresholds).split(","))
+            if not all(np.isfinite(changes["thresholds"])):
+                raise ValueError("not finite")
         except ValueError as exc:
             raise ConfigError(
-                f"--thresholds must be comma-separated numbers, received {args.thresholds!r}", hint="e.g. 2.5,5"
+                f"--thresholds must be comma-separated finite numbers, received {args.thresholds!r}", hint="e.g. 2.5,5"
             ) from exc
     if changes:
         cfg = dataclasses.replace(cfg, **changes)
@@ -1264,17 +1266,22 @@ def _config_from_args(args: argparse.Namespace) -> tuple[TaskSettings | None, Ro
 
 def run_labels_roads(args: argparse.Namespace) -> int:
     """``python -m tlgeo labels roads``: logs → labelled segments GeoJSON (+ labelled tile index with ``--data``)."""
-    from tlgeo._utils import refuse_existing
     from tlgeo.export import write_geojson
+    from tlgeo.inputs import check_imagery_folder
+    from tlgeo.limits import check_decompressed
+    from tlgeo.outputs import check_outputs
 
     settings, cfg = _config_from_args(args)
     out = Path(args.out)
     tiles_out = Path(args.tiles_out) if getattr(args, "tiles_out", None) else out.with_name(f"{out.stem}_tiles.geojson")
-    targets = [out] + ([tiles_out] if args.data else [])
-    refuse_existing(*targets, overwrite=args.overwrite)
+    check_outputs({"--out": out, "--tiles-out": tiles_out if args.data else None}, overwrite=args.overwrite)
+    if args.data:
+        check_imagery_folder(Path(args.data) / "imagery")
     logs: list[Path] = []
     for item in map(Path, args.log):
         logs += find_vibration_logs(item) if item.is_dir() else [item]
+    for log in logs:
+        check_decompressed(log)
     segments, bins, report = road_segments(logs, cfg)
     tiles = None
     if args.data:
