@@ -628,3 +628,73 @@ def test_no_hint_names_a_library_keyword_as_if_it_were_a_flag():
         if any(k in t for k in ("pass crs=", "as weights=", "or --bands", 'Pass weights="imagenet"'))
     ]
     assert not bad, bad
+
+
+# --------------------------------------------------------------------------------------------- the dashboard
+@pytest.fixture(scope="module")
+def ui_runs(tmp_path_factory) -> Path:
+    """A runs folder: one tiny run on the sample roads plus three malformed copies of it."""
+    from tests.test_ui_pages import ROADS, _need, make_tiny_run
+
+    _need(ROADS)
+    runs = tmp_path_factory.mktemp("ui-broken-runs")
+    good = make_tiny_run(runs, tmp_path_factory.getbasetemp() / "tlgeo-cache")
+    for name, what in (("20250101-000000-a", "config"), ("20250101-000001-b", "mean"), ("20250101-000002-c", "train")):
+        bad = runs / name
+        shutil.copytree(good, bad)
+        c = json.loads((bad / "config.json").read_text())
+        if what == "config":
+            (bad / "config.json").write_text("[1, 2, 3]")
+        elif what == "mean":
+            (bad / "metrics.json").write_text('{"mean": []}')
+        else:
+            c["train"] = {}
+            (bad / "config.json").write_text(json.dumps(c))
+    return runs
+
+
+@pytest.mark.parametrize("page", [None, "train", "compare", "evaluate", "predict"])
+def test_malformed_run_folders_leave_every_page_usable(page, ui_runs, monkeypatch):
+    from tests.test_ui_pages import ok, open_app
+    from tlgeo.ui import state
+
+    monkeypatch.setenv(state.SAMPLE_ENV, str(Path(__file__).resolve().parent.parent / "sample_data"))
+    monkeypatch.setenv(state.RUNS_ENV, str(ui_runs))
+    monkeypatch.setenv(state.TEST_BACKBONE_ENV, "1")
+    with _legacy_pages_off(monkeypatch):
+        at = ok(open_app(page))
+    assert any("3 broken run folder(s)" in e.label for e in at.sidebar.expander)
+    options = at.sidebar.selectbox(key=state.RUN).options
+    assert len(options) == 1  # only the valid run can be chosen
+
+
+def test_dashboard_refuses_an_upload_over_the_pixel_limit(ui_runs, world, monkeypatch):
+    from tests.test_ui_pages import open_app
+    from tlgeo.ui import state
+
+    monkeypatch.setenv(state.SAMPLE_ENV, str(Path(__file__).resolve().parent.parent / "sample_data"))
+    monkeypatch.setenv(state.RUNS_ENV, str(ui_runs))
+    with _legacy_pages_off(monkeypatch):
+        at = open_app("predict")
+        at.file_uploader(key=state.PREDICT_UPLOAD).set_value(
+            ("huge.tif", (world / "huge.tif").read_bytes(), "image/tiff")
+        ).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("huge.tif" in e and "TLGEO_MAX_PIXELS" in e for e in errors), errors
+
+
+def _legacy_pages_off(monkeypatch):
+    """As in tests/test_ui_pages.py: AppTest runs in the multipage mode a real server uses after its first request."""
+    import contextlib
+
+    import streamlit.testing.v1.app_test as app_test
+    from streamlit.runtime.pages_manager import PagesManager
+
+    class NavigationPagesManager(PagesManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
+    return contextlib.nullcontext()

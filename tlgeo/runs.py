@@ -280,7 +280,7 @@ def run_schema_problem(config: object, metrics: object) -> str | None:
         return f"metrics.json holds {type(metrics).__name__}, not an object"
     fmt = config.get("format")
     if fmt != RUN_FORMAT:
-        return f"config.json format is {fmt!r}, this tlgeo reads format {RUN_FORMAT}"
+        return f"it has format {fmt!r}, this tlgeo reads format {RUN_FORMAT}"
     for key, kind in (("task", str), ("targets", dict), ("tiles", dict), ("train", dict)):
         if key not in config:
             return f"config.json lacks {key!r}"

@@ -1255,7 +1255,7 @@ def _config_from_args(args: argparse.Namespace) -> tuple[TaskSettings | None, Ro
                 raise ValueError("not finite")
         except ValueError as exc:
             raise ConfigError(
-                f"--thresholds must be comma-separated finite numbers, received {args.thresholds!r}", hint="e.g. 2.5,5"
+                f"--thresholds must be comma-separated numbers (finite), received {args.thresholds!r}", hint="e.g. 2.5,5"
             ) from exc
     if changes:
         cfg = dataclasses.replace(cfg, **changes)
