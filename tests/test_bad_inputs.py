@@ -43,6 +43,8 @@ def world(tmp_path_factory) -> Path:
         sparse_ok=True,
     ):  # fmt: skip
         pass
+    (d / "ltask" / "imagery").mkdir(parents=True)
+    shutil.copy(d / "local.tif", d / "ltask" / "imagery" / "local.tif")
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(d / "photo.png")
     (d / "notes.txt").write_text("not a raster\n")
     (d / "file.txt").write_text("a file, not a folder\n")
@@ -64,6 +66,13 @@ def world(tmp_path_factory) -> Path:
     )
     (d / "lat198.csv").write_text(header + row.format(id="v1", lat=198, lon=36.8, a=1))
     (d / "no_columns.csv").write_text("village_id,lat,lon\nv1,-1.28,36.82\n")
+    # a RoadRunner export whose rows all repeat one segment id
+    rr = ["id,line,distance,iriXp,iriYp,iriZp,iriX,iriY,iriZ,filename,time,phoneID"]
+    for i in range(30):
+        x0 = 36.8 + 0.0003 * i
+        line = f"{{'type': 'LineString', 'coordinates': [[{x0:.6f}, -1.28], [{x0 + 0.0003:.6f}, -1.28]]}}"
+        rr.append(f'7,"{line}",33.4,1.{i % 7},0.5,2.{i % 5},0,0,0,20240610_7,{1718000000000 + 3000 * i},ab12')
+    (d / "rr_dups.csv").write_text("\n".join(rr) + "\n")
     return d
 
 
@@ -203,6 +212,21 @@ LABELS = [
         "roads-log-gz-bomb",
         "labels roads --log {d}/bomb.csv.gz --out {d}/o.geojson",
         ["bomb.csv.gz", "TLGEO_MAX_DECOMPRESSED_MB"],
+    ),
+    (
+        "roads-duplicate-ids",
+        "labels roads --log {d}/rr_dups.csv --out {d}/o.geojson",
+        ["29 duplicate segment ids dropped"],
+    ),
+    (
+        "roads-local-crs",
+        "labels roads --log {d}/notes.txt --data {d}/ltask --out {d}/o.geojson",
+        ["local.tif", "WGS84"],
+    ),
+    (
+        "villages-local-crs",
+        "labels villages --indicators {d}/text_cells.csv --data {d}/ltask --out {d}/v.geojson",
+        ["local.tif", "WGS84"],
     ),
     ("roads-data-missing", "labels roads --log {d}/notes.txt --data {d}/nodata --out {d}/o.geojson", ["nodata"]),
     (
@@ -397,6 +421,20 @@ def test_predict(case, world, run_dir, capsys):
 def test_other_commands(case, world, capsys, monkeypatch):
     _, template, expect = case
     check_cli(_argv(template, world), capsys, world, expect)
+
+
+def test_train_refuses_a_local_crs(world, capsys):
+    check_cli(_argv("train --data {d}/ltask --backbone tiny_cnn --runs {d}/runs", world), capsys, world,
+              ["local.tif", "WGS84", "gdal_edit.py"])  # fmt: skip
+
+
+def test_tiles_smaller_than_the_run_tile_are_predicted_with_a_warning(world, run_dir, tmp_path, capsys):
+    write_geotiff(tmp_path / "small.tif", np.full((3, 12, 12), 128, np.uint8))
+    code = main(["predict", "--run", str(run_dir), "--out", str(tmp_path / "p.geojson"), str(tmp_path / "small.tif")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "warning:" in out and "small.tif: 12 × 12 px is smaller than the run's tile (32 px)" in out
+    assert (tmp_path / "p.geojson").is_file() and "Traceback" not in err and "error" not in err
 
 
 def test_predict_window_limit(world, run_dir, capsys, monkeypatch):

@@ -1171,7 +1171,8 @@ def _cores(frame: gpd.GeoDataFrame) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- CLI
-def _cli_progress(stream=sys.stderr) -> ProgressFn:
+def _cli_progress(stream=None) -> ProgressFn:
+    stream = stream if stream is not None else sys.stderr  # looked up now: the CLI may have swapped it
     state = {"last": -1}
 
     def report(done: int, total: int) -> None:

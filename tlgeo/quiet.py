@@ -29,6 +29,20 @@ def log_path() -> Path:
         return Path(tempfile.gettempdir()) / f"tlgeo-{os.getuid() if hasattr(os, 'getuid') else 0}-{LOG_NAME}"
 
 
+_TERMINAL: dict[str, io.TextIOWrapper] = {}
+
+
+def _terminal(fd: int, encoding: str) -> io.TextIOWrapper:
+    """A text stream on a private duplicate of the terminal's stderr (one per process, never closed)."""
+    stream = _TERMINAL.get(encoding)
+    if stream is None:
+        stream = io.TextIOWrapper(
+            os.fdopen(os.dup(fd), "wb", buffering=0), encoding=encoding, errors="backslashreplace", line_buffering=True
+        )
+        _TERMINAL[encoding] = stream
+    return stream
+
+
 def _writes_to_fd2(stream: object) -> bool:
     try:
         return stream.fileno() == 2  # type: ignore[attr-defined]
@@ -57,13 +71,7 @@ def native_stderr_to_log(*, verbose: bool = False) -> Iterator[Path | None]:
     old_stderr = sys.stderr
     replaced = _writes_to_fd2(old_stderr)
     if replaced:
-        encoding = getattr(old_stderr, "encoding", None) or "utf-8"
-        sys.stderr = io.TextIOWrapper(
-            os.fdopen(os.dup(saved), "wb", buffering=0),
-            encoding=encoding,
-            errors="backslashreplace",
-            line_buffering=True,
-        )
+        sys.stderr = _terminal(saved, getattr(old_stderr, "encoding", None) or "utf-8")
     os.dup2(log.fileno(), 2)
     try:
         yield path
@@ -73,9 +81,7 @@ def native_stderr_to_log(*, verbose: bool = False) -> Iterator[Path | None]:
         os.dup2(saved, 2)
         os.close(saved)
         log.close()
-        if replaced:
-            with contextlib.suppress(Exception):
-                sys.stderr.close()
+        if replaced:  # the terminal stream stays open: loggers made meanwhile may still hold it
             sys.stderr = old_stderr
         if verbose:
             text = path.read_text(encoding="utf-8", errors="replace")

@@ -125,7 +125,7 @@ def _callback(args: argparse.Namespace):
 def run_train(args: argparse.Namespace) -> int:
     """``tlgeo train``: cross-validate, refit, save the run; the last line printed is the run folder."""
     from tlgeo.backbones import backbone_info
-    from tlgeo.inputs import check_training_imagery
+    from tlgeo.inputs import check_imagery_folder, check_training_imagery
     from tlgeo.labels import load_task
     from tlgeo.metrics import format_mean_sd
     from tlgeo.outputs import check_output_folder
@@ -138,6 +138,7 @@ def run_train(args: argparse.Namespace) -> int:
         check_output_folder(args.runs, flag="--runs")
         for line in clean_stale_temp(args.runs):
             print(line)
+    check_imagery_folder(Path(args.data) / "imagery")
     data = load_task(args.data, task=args.task)
     check_training_imagery(data)
     for line in data.report:
@@ -164,7 +165,7 @@ def run_compare(args: argparse.Namespace) -> int:
     """``tlgeo compare``: several strategies on the same folds, one table."""
     from tlgeo._utils import atomic_write_json, to_dict
     from tlgeo.errors import ConfigError
-    from tlgeo.inputs import check_training_imagery
+    from tlgeo.inputs import check_imagery_folder, check_training_imagery
     from tlgeo.labels import load_task
     from tlgeo.metrics import format_mean_sd
     from tlgeo.outputs import check_outputs
@@ -180,6 +181,7 @@ def run_compare(args: argparse.Namespace) -> int:
     for s in strategies:
         config_from_args(args, strategy=s)  # an unknown name fails here, before any work
     check_outputs({"--json": args.json}, overwrite=args.overwrite)
+    check_imagery_folder(Path(args.data) / "imagery")
     data = load_task(args.data, task=args.task)
     check_training_imagery(data)
     results = compare(data, config, strategies, callback=_callback(args))

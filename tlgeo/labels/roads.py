@@ -982,7 +982,8 @@ def road_segments(
     if not (segments["class_index"] >= 0).any():
         raise LabelError(
             f"No road segment could be classified ({plural(len(segments), 'segment')} from "
-            f"{plural(segments['device_id'].nunique(), 'device')}): " + "; ".join(rep)[:600],
+            f"{plural(segments['device_id'].nunique(), 'device')}): "
+            + "; ".join([r for r in report if "dropped" in r] + rep)[:600],  # e.g. duplicate ids dropped before
             hint="Per-device calibration needs roads.min_device_segments usable segments per phone: drive longer, "
             "lower min_device_segments, or give absolute roads.thresholds.",
         )
@@ -1255,7 +1256,8 @@ def _config_from_args(args: argparse.Namespace) -> tuple[TaskSettings | None, Ro
                 raise ValueError("not finite")
         except ValueError as exc:
             raise ConfigError(
-                f"--thresholds must be comma-separated numbers (finite), received {args.thresholds!r}", hint="e.g. 2.5,5"
+                f"--thresholds must be comma-separated numbers (finite), received {args.thresholds!r}",
+                hint="e.g. 2.5,5",
             ) from exc
     if changes:
         cfg = dataclasses.replace(cfg, **changes)
