@@ -7,15 +7,17 @@ Each limit is read from an environment variable when it is checked, so a user ra
 |---|---|---|
 | ``TLGEO_MAX_PIXELS`` | 400,000,000 | pixels (width × height) of one input raster or image |
 | ``TLGEO_MAX_WINDOWS`` | 200,000 | windows (tiles) one command predicts |
-| ``TLGEO_MAX_DECOMPRESSED_MB`` | 1024 | decompressed size of one compressed input file (``.gz``) |
+| ``TLGEO_MAX_DECOMPRESSED_MB`` | 512 | decompressed size of one compressed input file (``.gz``) |
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import os
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from tlgeo.errors import ConfigError, DataFileError
@@ -26,7 +28,7 @@ DECOMPRESSED_ENV = "TLGEO_MAX_DECOMPRESSED_MB"
 
 DEFAULT_MAX_PIXELS = 400_000_000
 DEFAULT_MAX_WINDOWS = 200_000
-DEFAULT_MAX_DECOMPRESSED_MB = 1024
+DEFAULT_MAX_DECOMPRESSED_MB = 512
 
 
 def _read(env: str, default: float) -> float:
@@ -121,8 +123,17 @@ def check_decompressed(path: str | Path) -> None:
         ) from None
 
 
-def configure_pillow() -> None:
-    """Set Pillow's decompression-bomb limit to :func:`max_pixels` (Pillow errors above it; we map that error)."""
+@contextlib.contextmanager
+def pillow_limit() -> Iterator[int]:
+    """Pillow's decompression-bomb limit set to :func:`max_pixels` inside the block (restored afterwards).
+
+    Pillow raises ``DecompressionBombError`` above twice its limit; callers map that to a one-line error.
+    """
     from PIL import Image
 
+    old = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = max_pixels()
+    try:
+        yield Image.MAX_IMAGE_PIXELS
+    finally:
+        Image.MAX_IMAGE_PIXELS = old

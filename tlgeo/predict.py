@@ -980,6 +980,9 @@ def predict_inputs(
     _check_batch(batch_size, stride)
     predictor = load_predictor(run)
     plan = plan_inputs(predictor, inputs, stride)
+    from tlgeo.limits import check_windows
+
+    check_windows(plan.total, "the inputs")  # bounded work whoever calls (CLI, dashboard)
     warnings, errors = list(plan.warnings), list(plan.errors)
     total, offset = plan.total, 0
     frames: list[gpd.GeoDataFrame] = []

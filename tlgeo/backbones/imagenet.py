@@ -109,13 +109,12 @@ def load_image(path: str | Path, size: int | tuple[int, int]) -> np.ndarray:
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    from tlgeo.limits import PIXELS_ENV, check_pixels, configure_pillow
+    from tlgeo.limits import PIXELS_ENV, check_pixels, pillow_limit
 
     path = Path(path)
     height, width = (size, size) if isinstance(size, int) else size
-    configure_pillow()
     try:
-        with warnings.catch_warnings():
+        with pillow_limit(), warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(path)
         with img:
@@ -156,17 +155,16 @@ def check_image_header(path: str | Path) -> None:
     """
     from PIL import Image, UnidentifiedImageError
 
-    from tlgeo.limits import PIXELS_ENV, check_pixels, configure_pillow
+    from tlgeo.limits import PIXELS_ENV, check_pixels, max_pixels, pillow_limit
 
-    configure_pillow()
     try:
-        with warnings.catch_warnings():
+        with pillow_limit(), warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 size = img.size
     except Image.DecompressionBombError:
         raise DataFileError(
-            f"Image {path} has more pixels than the limit of {Image.MAX_IMAGE_PIXELS:,}",
+            f"Image {path} has more pixels than the limit of {max_pixels():,}",
             hint=f"Resize it, or raise the limit with {PIXELS_ENV}=<pixels>.",
             path=path,
         ) from None

@@ -73,7 +73,10 @@ def read_table(
         DataFileError: Missing, empty, binary or damaged file; header without rows.
         LabelError: Rows with a wrong number of fields.
     """
+    from tlgeo.limits import check_decompressed
+
     path = check_file(path, what)
+    check_decompressed(path)  # a small .gz must not inflate without bound (TLGEO_MAX_DECOMPRESSED_MB)
     sep, header = sniff_delimiter(path)
     wanted = {c.lower() for c in str_columns}
     dtype = {h: str for h in header if h.lower() in wanted}

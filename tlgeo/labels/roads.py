@@ -1270,7 +1270,6 @@ def run_labels_roads(args: argparse.Namespace) -> int:
     """``python -m tlgeo labels roads``: logs → labelled segments GeoJSON (+ labelled tile index with ``--data``)."""
     from tlgeo.export import write_geojson
     from tlgeo.inputs import check_imagery_folder
-    from tlgeo.limits import check_decompressed
     from tlgeo.outputs import check_outputs
 
     settings, cfg = _config_from_args(args)
@@ -1282,8 +1281,6 @@ def run_labels_roads(args: argparse.Namespace) -> int:
     logs: list[Path] = []
     for item in map(Path, args.log):
         logs += find_vibration_logs(item) if item.is_dir() else [item]
-    for log in logs:
-        check_decompressed(log)
     segments, bins, report = road_segments(logs, cfg)
     tiles = None
     if args.data:

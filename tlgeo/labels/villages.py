@@ -415,7 +415,6 @@ def run_labels_villages(args: argparse.Namespace) -> int:
     """``python -m tlgeo labels villages``: indicators + imagery → labelled tile index GeoJSON."""
     from tlgeo.export import write_geojson
     from tlgeo.inputs import check_imagery_folder
-    from tlgeo.limits import check_decompressed
     from tlgeo.outputs import check_outputs
     from tlgeo.tiles import tile_index
 
@@ -423,7 +422,7 @@ def run_labels_villages(args: argparse.Namespace) -> int:
     check_outputs({"--out": out}, overwrite=args.overwrite)
     settings = load_settings(args.data, task="villages")
     check_imagery_folder(Path(args.data) / "imagery")
-    check_decompressed(args.indicators)
+
     cfg = settings.villages
     if getattr(args, "columns", None):
         names = tuple(c.strip() for c in str(args.columns).split(",") if c.strip())
