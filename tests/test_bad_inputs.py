@@ -447,7 +447,7 @@ def test_imagenet_pillow_pixel_limit(world, capsys, monkeypatch):
     monkeypatch.setenv("TLGEO_MAX_PIXELS", "1000")  # the 64 × 64 photo is then a "decompression bomb"
     before = Image.MAX_IMAGE_PIXELS
     check_cli(_argv("imagenet {d}/photo.png", world), capsys, world, ["photo.png", "TLGEO_MAX_PIXELS"])
-    assert Image.MAX_IMAGE_PIXELS == before  # Pillow's process-wide limit is only changed while reading
+    assert before == Image.MAX_IMAGE_PIXELS  # Pillow's process-wide limit is only changed while reading
 
 
 def test_a_bad_limit_setting_is_one_line(world, capsys, monkeypatch):

@@ -26,12 +26,29 @@ def test_backbones_prints_no_tensorflow_noise(tmp_path):
     assert "oneDNN" in log or "cuda" in log.lower() or log == ""  # what TensorFlow said is kept, not shown
 
 
-def test_verbose_shows_the_captured_lines(tmp_path):
-    out = _tlgeo("backbones", "--verbose", tmp=tmp_path)
-    assert out.returncode == 0
-    log = (tmp_path / "cache" / "tensorflow.log").read_text()
-    for line in log.splitlines():
-        assert f"[tensorflow] {line}" in out.stderr
+def test_verbose_shows_the_captured_lines(tmp_path, monkeypatch, capfd):
+    from tlgeo.quiet import native_stderr_to_log
+
+    monkeypatch.setenv("TLGEO_CACHE", str(tmp_path / "c"))
+    with native_stderr_to_log(verbose=True) as log:
+        os.write(2, b"I0000 port.cc:153] oneDNN custom operations are on\n")
+    assert "[tensorflow] I0000 port.cc:153] oneDNN custom operations are on" in capfd.readouterr().err
+    assert "oneDNN" in log.read_text()
+
+
+def test_verbose_is_a_flag_of_every_command():
+    from tlgeo.cli import build_parser
+
+    parser = build_parser()
+    for argv in (
+        ["backbones"],
+        ["runs"],
+        ["predict", "--run", "r", "--out", "o", "x.tif"],
+        ["labels", "roads", "--log", "l", "--out", "o"],
+    ):
+        assert parser.parse_args([*argv, "--verbose"]).verbose is True
+        assert parser.parse_args(["--verbose", *argv]).verbose is True
+        assert parser.parse_args(argv).verbose is False
 
 
 def test_an_error_after_tensorflow_started_is_still_shown(tmp_path):

@@ -66,26 +66,6 @@ def nonnegative_float(maximum: float | None = None) -> Callable[[str], float]:
     return number(minimum=0, maximum=maximum)  # type: ignore[return-value]
 
 
-def number_list(*, minimum: float | None = None) -> Callable[[str], str]:
-    """A comma-separated list of finite numbers (kept as text; the command parses it)."""
-
-    def parse(text: str) -> str:
-        parts = [p.strip() for p in text.split(",")]
-        if not parts or any(p == "" for p in parts):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers (e.g. 2.5,5)")
-        for p in parts:
-            try:
-                value = _number(p, integer=False)
-            except argparse.ArgumentTypeError as exc:
-                raise argparse.ArgumentTypeError(f"{exc} in {text!r}") from None
-            if minimum is not None and value < minimum:
-                raise argparse.ArgumentTypeError(f"{p!r} in {text!r} is out of range (must be >= {minimum:g})")
-        return text
-
-    parse.__name__ = "number list"
-    return parse
-
-
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line (``error: …``, exit status 2), naming ``--help``."""
 
