@@ -119,7 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer inference batches")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--smoke", action="store_true", help="one backbone, one small batch: only checks it runs (CI)")
     args = parser.parse_args(argv)
+    if args.smoke:
+        global LITES
+        LITES = LITES[:1]
+        args.batch, args.quick = 2, True
     with tempfile.TemporaryDirectory(prefix="tlgeo-bench-") as tmp:
         os.environ["TLGEO_CACHE"] = tmp
         import tensorflow as tf
@@ -130,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n== EfficientNet-Lite ImageNet weights: first conversion vs cached load (seconds) ==")
         _print(bench_conversion())
         print(f"\n== Inference, 224 px, batch {args.batch} (images/s; ratio vs bare Keras MobileNetV2) ==")
-        _print(bench_inference(args.batch, 2 if args.quick else 5))
+        _print(bench_inference(args.batch, 1 if args.smoke else 2 if args.quick else 5))
     return 0
 
 

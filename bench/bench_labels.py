@@ -124,7 +124,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=360_000, help="samples in the raw log (100 Hz)")
     parser.add_argument("--segments", type=int, default=50_000, help="RoadRunner segments")
     parser.add_argument("--loop-sample", type=int, default=1000, help="segments timed in the per-segment loop baseline")
+    parser.add_argument("--smoke", action="store_true", help="small inputs that only check the script runs (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.rows, args.segments, args.loop_sample = 36_000, 2_000, 100
     cfg = RoadLabelConfig()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

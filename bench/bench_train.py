@@ -50,7 +50,10 @@ def main() -> None:
     p.add_argument("--fine-tune-tiles", type=int, default=128)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--data", type=Path, default=None)
+    p.add_argument("--smoke", action="store_true", help="tiny settings that only check the script runs (CI)")
     args = p.parse_args()
+    if args.smoke:
+        args.backbone, args.img_size, args.tiles, args.fine_tune_tiles, args.epochs = "tiny_cnn", 32, 36, 32, 1
 
     tmp = Path(tempfile.mkdtemp(prefix="tlgeo-bench-"))
     os.environ["TLGEO_CACHE"] = str(tmp / "cache")  # cold caches: features are computed, not loaded

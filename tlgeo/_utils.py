@@ -76,16 +76,28 @@ def refuse_existing(*paths: str | Path | None, overwrite: bool) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
+def atomic_path(target: str | Path, *, overwrite: bool = True, replace_folder: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it is renamed onto ``target``.
 
-    A crash or exception leaves ``target`` untouched (the temporary file is removed). Works for files and folders.
+    A crash or exception leaves ``target`` untouched (the temporary file is removed). Works for files and new
+    folders. An existing folder is never replaced (nor deleted) unless ``replace_folder`` is given: the sample
+    generator swaps its own task folders that way.
 
     Args:
         target: Final path.
         overwrite: If False and ``target`` exists, raise ``FileExistsError`` before anything is written.
+        replace_folder: Allow replacing an existing folder ``target`` (its old content is removed).
+
+    Raises:
+        OutputExistsError: ``target`` exists and ``overwrite`` is False, or it is a folder (without ``replace_folder``).
     """
+    from tlgeo.errors import OutputExistsError
+
     target = Path(target)
+    if target.is_dir() and not target.is_symlink() and not replace_folder:
+        raise OutputExistsError(
+            f"{target} is a folder; tlgeo never replaces a folder", hint="Give a file path instead.", path=target
+        )
     refuse_existing(target, overwrite=overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -94,7 +106,7 @@ def atomic_path(target: str | Path, *, overwrite: bool = True) -> Iterator[Path]
     tmp.unlink()
     try:
         yield tmp
-        if target.is_dir() and not target.is_symlink():
+        if replace_folder and target.is_dir() and not target.is_symlink():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             target.rename(old)
             tmp.rename(target)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from tlgeo import __version__
+from tlgeo.argtypes import OneLineParser, nonnegative_float, nonnegative_int, positive_float, positive_int
 from tlgeo.errors import TlgeoError
 
 
@@ -34,7 +35,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="generate the bundled sample data (deterministic)")
     p.add_argument("--out", type=Path, default=Path("sample_data"), help="output folder (default: sample_data)")
     p.add_argument("--task", choices=["roads", "villages", "all"], default="all")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int(2**32 - 1), default=0)
     p.set_defaults(func=_cmd_sample)
 
 
@@ -87,7 +88,7 @@ def _add_backbones(sub: argparse._SubParsersAction) -> None:
     )
     q.add_argument("images", nargs="+", type=Path, help="photos (PNG, JPEG, …)")
     q.add_argument("--backbone", default="efficientnet_lite0", help="pretrained backbone (default: efficientnet_lite0)")
-    q.add_argument("--top", type=int, default=5, help="classes per image (default: 5)")
+    q.add_argument("--top", type=positive_int(1000), default=5, help="classes per image (default: 5)")
     q.set_defaults(func=_cmd_imagenet)
 
 
@@ -118,8 +119,10 @@ def _add_labels(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--data", type=Path, default=None, help="task folder with imagery/ to label tiles")
     r.add_argument("--out", type=Path, required=True, help="segments GeoJSON to write")
     r.add_argument("--tiles-out", type=Path, default=None, help="labelled tile index GeoJSON (default: beside --out)")
-    r.add_argument("--min-speed", type=float, default=None, help="km/h (default 20)")
-    r.add_argument("--segment-length", type=float, default=None, help="metres (default 50)")
+    r.add_argument("--min-speed", type=nonnegative_float(199), default=None, help="km/h (default 20)")
+    r.add_argument(
+        "--segment-length", type=positive_float(100_000), default=None, help="metres (default 50; at most 100 km)"
+    )
     r.add_argument(
         "--roughness", choices=["iri_proxy", "rms"], default=None, help="index used for classes (default iri_proxy)"
     )
@@ -169,7 +172,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     add_train_arguments(c, compare=True)
     c.set_defaults(func=_cmd_compare)
     r = sub.add_parser("runs", help="list saved runs")
-    r.add_argument("--runs", type=Path, default=Path("runs"))
+    r.add_argument("--runs", type=Path, default=Path("runs"), help="folder of run folders (default runs/)")
     r.set_defaults(func=_cmd_runs)
 
 
@@ -186,9 +189,18 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from tlgeo.runs import list_runs
+    from tlgeo.outputs import check_output_folder
+    from tlgeo.runs import clean_stale_temp, scan_runs
 
-    _print_table([r.summary_row() for r in list_runs(args.runs)])
+    check_output_folder(args.runs, flag="--runs")
+    for line in clean_stale_temp(args.runs):
+        print(line)
+    runs, broken = scan_runs(args.runs)
+    _print_table([r.summary_row() for r in runs] + [b.summary_row() for b in broken])
+    if broken:
+        print(
+            f"{len(broken)} broken run folder(s): the reason is in the 'created' column; train them again or move them away."
+        )
     return 0
 
 
@@ -218,8 +230,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--roads-out", type=Path, default=None, help="GeoJSON of road pieces with their predicted class (needs --roads)"
     )
-    p.add_argument("--stride", type=int, default=None, help="window step for scenes in px (default: the run's)")
-    p.add_argument("--batch-size", type=int, default=32, help="images per model call (default: 32)")
+    p.add_argument(
+        "--stride", type=positive_int(100_000), default=None, help="window step for scenes in px (default: the run's)"
+    )
+    p.add_argument("--batch-size", type=positive_int(4096), default=32, help="images per model call (default: 32)")
     p.add_argument("--overwrite", action="store_true", help="replace output files that exist")
     p.set_defaults(func=_cmd_predict)
 
@@ -233,30 +247,55 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The ``tlgeo`` argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="tlgeo",
         description="Transfer learning on satellite imagery: road quality from phone vibration, village indicators "
         "from census data. See README.md.",
     )
     parser.add_argument("--version", action="version", version=f"tlgeo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--verbose", action="store_true", help="also print TensorFlow's own log lines")
     for add in (_add_sample, _add_doctor, _add_backbones, _add_labels, _add_train, _add_predict):
         add(sub)
+    _add_verbose(parser)
     return parser
 
 
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    """``--verbose`` on every leaf command (default from the top-level ``--verbose``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _add_verbose(sub)
+            return
+    if parser.prog != "tlgeo":
+        parser.add_argument(
+            "--verbose", action="store_true", default=argparse.SUPPRESS, help="also print TensorFlow's own log lines"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status."""
+    """Run the CLI; returns the exit status (2 for any error the user can cause, with one line on stderr)."""
+    from tlgeo.quiet import native_stderr_to_log
+
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (already printed as one line)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        with native_stderr_to_log(verbose=bool(getattr(args, "verbose", False))):
+            return int(args.func(args) or 0)
     except TlgeoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def print_json(data: object) -> None:

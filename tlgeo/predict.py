@@ -945,6 +945,11 @@ def plan_inputs(predictor: Predictor, inputs: Iterable[str | Path], stride: int 
             plan.windows[path] = len(scene_grid(info, size, stride or predictor.stride))
         else:
             plan.tiles.append(path)
+            if min(info.width, info.height) < size:
+                plan.warnings.append(
+                    f"{path}: {info.width} × {info.height} px is smaller than the run's tile ({size} px); it is "
+                    "stretched to fit, so its prediction is unreliable"
+                )
     return plan
 
 
@@ -975,6 +980,9 @@ def predict_inputs(
     _check_batch(batch_size, stride)
     predictor = load_predictor(run)
     plan = plan_inputs(predictor, inputs, stride)
+    from tlgeo.limits import check_windows
+
+    check_windows(plan.total, "the inputs")  # bounded work whoever calls (CLI, dashboard)
     warnings, errors = list(plan.warnings), list(plan.errors)
     total, offset = plan.total, 0
     frames: list[gpd.GeoDataFrame] = []
@@ -1166,7 +1174,8 @@ def _cores(frame: gpd.GeoDataFrame) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- CLI
-def _cli_progress(stream=sys.stderr) -> ProgressFn:
+def _cli_progress(stream=None) -> ProgressFn:
+    stream = stream if stream is not None else sys.stderr  # looked up now: the CLI may have swapped it
     state = {"last": -1}
 
     def report(done: int, total: int) -> None:
@@ -1183,27 +1192,30 @@ def _cli_progress(stream=sys.stderr) -> ProgressFn:
 
 def run_predict_cli(args: argparse.Namespace) -> int:
     """``tlgeo predict``: predict tiles, folders and scenes; write GeoJSON (+ GeoTIFF, CSV); print a summary."""
-    from tlgeo._utils import atomic_path, refuse_existing
+    from tlgeo._utils import atomic_path
     from tlgeo.export import predictions_csv_bytes, write_geojson, write_prediction_geotiff
+    from tlgeo.inputs import check_rasters_convertible
+    from tlgeo.limits import check_windows
+    from tlgeo.outputs import check_outputs
 
     roads_file, roads_out = getattr(args, "roads", None), getattr(args, "roads_out", None)
     if (roads_file is None) != (roads_out is None):
         raise ConfigError("--roads and --roads-out go together", hint="Give the road lines and where to write them.")
-    outputs = [p for p in (args.out, args.geotiff, args.csv, roads_out) if p is not None]
-    if len({Path(p).resolve() for p in outputs}) != len(outputs):
-        raise ConfigError(
-            "--out, --geotiff, --csv and --roads-out must be different files", hint="Give each output its own path."
-        )
-    refuse_existing(*outputs, overwrite=args.overwrite)
+    check_outputs(
+        {"--out": args.out, "--geotiff": args.geotiff, "--csv": args.csv, "--roads-out": roads_out},
+        overwrite=args.overwrite,
+    )
     _check_batch(args.batch_size, args.stride)
+    check_rasters_convertible(args.inputs)
     roads = None
     if roads_file is not None:
         from tlgeo.labels.roads import read_road_network
 
         roads = read_road_network(roads_file)  # fail on a bad road file before predicting
     predictor = load_predictor(args.run)
+    plan = plan_inputs(predictor, args.inputs, args.stride)
+    check_windows(plan.total, "the inputs")
     if args.geotiff is not None:
-        plan = plan_inputs(predictor, args.inputs, args.stride)
         if len(plan.scenes) != 1:
             raise ConfigError(
                 f"--geotiff needs exactly one scene among the inputs, received {len(plan.scenes)} scene(s)"

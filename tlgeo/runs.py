@@ -228,6 +228,12 @@ def load_run(path: str | Path) -> Run:
         RunError: Missing folder or files, unreadable JSON, or a format from another tlgeo version.
     """
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunError(
+            f"{path} is a file, not a run folder",
+            hint="Pass the run folder (runs/<run_id>); list them with `tlgeo runs`.",
+            path=path,
+        )
     if not path.is_dir():
         raise RunError(f"Run folder {path} does not exist", hint="List runs with `tlgeo runs`.", path=path)
     missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
@@ -240,42 +246,189 @@ def load_run(path: str | Path) -> Run:
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
         metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"Run {path} has an unreadable config.json or metrics.json ({exc})", path=path) from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise RunError(
+            f"Run {path} has an unreadable config.json or metrics.json ({_short(exc)})",
+            hint="Train the run again.",
+            path=path,
+        ) from None
+    except OSError as exc:
+        raise RunError(f"Run {path} cannot be read ({_short(exc)})", hint="Check its permissions.", path=path) from None
+    problem = run_schema_problem(config, metrics)
+    if problem:
+        raise RunError(f"Run {path} is malformed: {problem}", hint="Train the run again.", path=path)
+    return Run(path=path, config=config, metrics=metrics)
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:160]
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def run_schema_problem(config: object, metrics: object) -> str | None:
+    """What is wrong with a run's ``config.json`` / ``metrics.json`` (``None`` when they fit the schema).
+
+    Checks the keys and types everything downstream relies on (listing, the dashboard, prediction), so a damaged
+    or hand-edited run is reported once, as broken, instead of failing wherever a key is first read.
+    """
+    if not isinstance(config, dict):
+        return f"config.json holds {type(config).__name__}, not an object"
+    if not isinstance(metrics, dict):
+        return f"metrics.json holds {type(metrics).__name__}, not an object"
     fmt = config.get("format")
     if fmt != RUN_FORMAT:
-        raise RunError(
-            f"Run {path} has format {fmt!r}, this tlgeo reads format {RUN_FORMAT}",
-            hint="Train the run again with this version of tlgeo.",
-            path=path,
-        )
-    for key in ("task", "targets", "tiles", "train"):
+        return f"it has format {fmt!r}, this tlgeo reads format {RUN_FORMAT}"
+    for key, kind in (("task", str), ("targets", dict), ("tiles", dict), ("train", dict)):
         if key not in config:
-            raise RunError(f"Run {path} config.json lacks {key!r}", hint="Train the run again.", path=path)
-    return Run(path=path, config=config, metrics=metrics)
+            return f"config.json lacks {key!r}"
+        if not isinstance(config[key], kind):
+            return f"config.json {key!r} is {type(config[key]).__name__}, expected {kind.__name__}"
+    if config["task"] not in ("roads", "villages"):
+        return f"config.json task is {config['task']!r}, expected 'roads' or 'villages'"
+    if not config["targets"]:
+        return "config.json 'targets' is empty"
+    for target, classes in config["targets"].items():
+        if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, (str, int)) for c in classes):
+            return f"config.json targets.{target} must be a list of at least 2 class names, received {classes!r}"
+    train = config["train"]
+    for key in ("backbone", "strategy"):
+        if not isinstance(train.get(key), str):
+            return f"config.json train.{key} is missing or not text (received {train.get(key)!r})"
+    if not _is_int(train.get("img_size")) or not 8 <= train["img_size"] <= 4096:
+        return f"config.json train.img_size must be a whole number of pixels, received {train.get('img_size')!r}"
+    size = config["tiles"].get("size")
+    if size is not None and (not _is_int(size) or size < 1):
+        return f"config.json tiles.size must be a positive whole number, received {size!r}"
+    created = config.get("created", "")
+    if not isinstance(created, str):
+        return f"config.json created must be text, received {created!r}"
+    mean = metrics.get("mean", {})
+    if not isinstance(mean, dict):
+        return f"metrics.json 'mean' is {type(mean).__name__}, expected an object"
+    for name, value in mean.items():
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(
+            isinstance(value.get(k), (int, float)) and not isinstance(value.get(k), bool) for k in ("mean", "sd")
+        ):
+            return f'metrics.json mean.{name} must be {{"mean": number, "sd": number}}, received {value!r}'[:200]
+    return None
 
 
 _RUN_RE = re.compile(r"^\d{8}-\d{6}-")
 
 
+@dataclass(frozen=True)
+class BrokenRun:
+    """A folder under the runs folder that is not a usable run.
+
+    Attributes:
+        path: The folder.
+        reason: Why it cannot be used (one line).
+    """
+
+    path: Path
+    reason: str
+
+    @property
+    def run_id(self) -> str:
+        """Folder name."""
+        return self.path.name
+
+    def summary_row(self) -> dict[str, object]:
+        """One line for tables, marked broken, with the reason."""
+        return {
+            "run_id": self.run_id,
+            "task": "BROKEN",
+            "backbone": "",
+            "strategy": "",
+            "img_size": "",
+            "accuracy": "",
+            "macro_f1": "",
+            "created": self.reason,
+        }
+
+
+def scan_runs(runs_dir: str | Path, *, task: str | None = None) -> tuple[list[Run], list[BrokenRun]]:
+    """Valid runs (newest first) and broken run folders (with the reason) under ``runs_dir``.
+
+    A folder counts as a run folder when its name looks like a run id or it holds a ``config.json``; other
+    folders and hidden ones (temporary folders of runs being written) are ignored.
+    """
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return [], []
+    runs: list[Run] = []
+    broken: list[BrokenRun] = []
+    try:
+        entries = sorted(runs_dir.iterdir(), reverse=True)
+    except OSError:
+        return [], []
+    for p in entries:
+        if p.name.startswith(".") or not p.is_dir():
+            continue
+        if not (_RUN_RE.match(p.name) or (p / "config.json").exists()):
+            continue
+        try:
+            run = load_run(p)
+        except RunError as exc:
+            broken.append(BrokenRun(p, exc.message.replace(f"Run folder {p} ", "").replace(f"Run {p} ", "")))
+            continue
+        if task is None or run.task == task:
+            runs.append(run)
+    return runs, broken
+
+
+_TMP_RE = re.compile(r"^\.\d{8}-\d{6}-.+\.tmp$")
+#: Temporary run folders older than this are leftovers of a killed save.
+STALE_TEMP_S = 24 * 3600
+
+
+def clean_stale_temp(runs_dir: str | Path, *, max_age_s: float = STALE_TEMP_S) -> list[str]:
+    """Remove leftovers of killed saves: hidden ``.<run_id>.*.tmp`` folders older than ``max_age_s``.
+
+    Only folders named like tlgeo's own temporary run folders are touched; nothing else.
+
+    Returns:
+        One report line per folder removed (or that could not be removed).
+    """
+    import shutil
+    import time
+
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    lines = []
+    now = time.time()
+    try:
+        entries = list(runs_dir.iterdir())
+    except OSError:
+        return []
+    for p in entries:
+        if not _TMP_RE.match(p.name) or p.is_symlink() or not p.is_dir():
+            continue
+        try:
+            age = now - p.stat().st_mtime
+        except OSError:
+            continue
+        if age < max_age_s:
+            continue
+        try:
+            shutil.rmtree(p)
+            lines.append(f"removed {p}: temporary folder of an interrupted save, {age / 3600:.0f} h old")
+        except OSError as exc:
+            lines.append(f"could not remove stale temporary folder {p}: {_short(exc)}")
+    return lines
+
+
 def list_runs(runs_dir: str | Path, *, task: str | None = None) -> list[Run]:
-    """Complete runs under ``runs_dir``, newest first (incomplete or foreign folders are skipped).
+    """Valid runs under ``runs_dir``, newest first (broken or foreign folders are skipped; see :func:`scan_runs`).
 
     Args:
         runs_dir: Parent folder of runs (missing → empty list).
         task: Only runs of this task.
     """
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        return []
-    runs = []
-    for p in sorted(runs_dir.iterdir(), reverse=True):
-        if not p.is_dir() or p.name.startswith("."):
-            continue
-        try:
-            run = load_run(p)
-        except RunError:
-            continue
-        if task is None or run.task == task:
-            runs.append(run)
-    return runs
+    return scan_runs(runs_dir, task=task)[0]

@@ -1314,7 +1314,7 @@ def generate_sample_data(out: str | Path, tasks: Sequence[str] = ("roads", "vill
     for task, make in (("roads", generate_roads), ("villages", generate_villages)):
         if task in tasks:
             # build the whole folder beside the old one and swap it in: no stale files, no half-written folder
-            with atomic_path(out / task) as tmp:
+            with atomic_path(out / task, replace_folder=True) as tmp:
                 paths = make(tmp, seed)[0]
             written += [out / task / p.relative_to(tmp) for p in paths]
     written.append(atomic_write_text(out / "README.md", sample_readme(seed)))

@@ -92,7 +92,11 @@ def _check_counts(strata: np.ndarray, folds: int, class_names: list[str] | None)
     if n < 2 * folds:
         raise TrainingError(
             f"Only {n} labelled tiles for {folds} folds",
-            hint=f"Use fewer folds (at least 2, at most {max(2, n // 2)}) or label more tiles.",
+            hint=(
+                f"Use fewer folds (--folds {n // 2} at most) or label more tiles."
+                if n // 2 >= 2
+                else f"Label more tiles: 2 folds need at least 4 labelled tiles, {n} found."
+            ),
         )
     if class_names is not None:
         counts = np.bincount(strata[strata >= 0], minlength=len(class_names))

@@ -148,6 +148,9 @@ def raster_info(
             hint="Use a GeoTIFF, or a PNG/JPEG with a world file; re-export the file if it is damaged.",
             path=path,
         ) from exc
+    from tlgeo.limits import check_pixels
+
+    check_pixels(path, info["width"], info["height"])
     alpha = next((i + 1 for i, c in enumerate(interp) if c == ColorInterp.alpha), None)
     if bounds is not None:
         if len(bounds) != 4 or not (bounds[0] < bounds[2] and bounds[1] < bounds[3]):
@@ -171,7 +174,7 @@ def raster_info(
     if ds_crs is None:
         raise GeoreferenceError(
             f"{path} has no CRS",
-            hint="Assign one (e.g. `gdal_edit.py -a_srs EPSG:32737 FILE`), put a .prj beside the file, or pass crs=.",
+            hint="Assign one (e.g. `gdal_edit.py -a_srs EPSG:32737 FILE`) or put a .prj beside the file.",
             path=path,
         )
     return RasterInfo(path=path, crs=ds_crs, transform=transform, alpha_band=alpha, **info)
@@ -191,7 +194,7 @@ def resolve_bands(info: RasterInfo, bands: BandConfig) -> tuple[int, int, int]:
             return (1, 1, 1)
         raise BandError(
             f"{info.path} has {n} bands; tlgeo will not guess which three to use",
-            hint="Choose them explicitly, e.g. bands = [3, 2, 1] (in tlgeo.toml [tiles.bands] or --bands 3,2,1).",
+            hint="Choose them explicitly, e.g. bands = [3, 2, 1] in the [tiles.bands] table of tlgeo.toml.",
             path=info.path,
         )
     chosen = tuple(bands.bands) * 3 if len(bands.bands) == 1 else tuple(bands.bands)
@@ -429,7 +432,12 @@ def scene_windows(info: RasterInfo, size: int, stride: int | None = None) -> lis
     if size > info.width or size > info.height:
         raise RasterError(
             f"Tile size {size} px is larger than {info.path} ({info.width} × {info.height} px)",
-            hint=f"Use a tile size of at most {min(info.width, info.height)} px, or treat the file as one tile.",
+            hint=(
+                f"Use a tile size of at most {min(info.width, info.height)} px ([tiles] size in tlgeo.toml), "
+                "or treat the file as one tile."
+                if min(info.width, info.height) >= 8
+                else "The file is smaller than the smallest tile (8 px); use a larger raster."
+            ),
             path=info.path,
         )
     rows = window_offsets(info.height, size, stride)

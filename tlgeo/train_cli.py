@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from tlgeo.argtypes import nonnegative_float, nonnegative_int, number, positive_float, positive_int
 from tlgeo.config import STRATEGIES, TrainConfig
 
 
@@ -25,33 +26,64 @@ def add_train_arguments(p: argparse.ArgumentParser, *, compare: bool) -> None:
             help=f"comma-separated, from: {', '.join(s for s in STRATEGIES if s != 'as_is')}",
         )
         p.add_argument("--json", type=Path, default=None, help="write the comparison (table + per-fold metrics) here")
+        p.add_argument("--overwrite", action="store_true", help="replace the --json file if it exists")
     else:
         p.add_argument("--strategy", default=d.strategy, help=f"one of {', '.join(STRATEGIES[1:])}, or auto")
         p.add_argument("--runs", type=Path, default=Path("runs"), help="folder of run folders (default runs/)")
         p.add_argument("--no-refit", action="store_true", help="cross-validate only; save no run")
-    p.add_argument("--epochs", type=int, default=d.epochs, help=f"whole-network epochs (default {d.epochs})")
+    p.add_argument(
+        "--epochs", type=positive_int(10_000), default=d.epochs, help=f"whole-network epochs (default {d.epochs})"
+    )
     p.add_argument(
         "--head-epochs",
-        type=int,
+        type=positive_int(10_000),
         default=d.head_epochs,
         help=f"head epochs on frozen features (default {d.head_epochs})",
     )
-    p.add_argument("--img-size", type=int, default=d.img_size, help=f"input pixels (default {d.img_size})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.learning_rate, help="learning rate of new layers")
-    p.add_argument("--pretrained-lr-mult", type=float, default=d.pretrained_lr_mult, help="× lr for pretrained layers")
-    p.add_argument("--top-k", type=int, default=d.top_k_stages, help="stages unfrozen by fine_tune_top")
+    p.add_argument(
+        "--img-size",
+        type=number(minimum=32, maximum=1024, integer=True),
+        default=d.img_size,
+        help=f"input pixels (default {d.img_size})",
+    )
+    p.add_argument("--batch-size", type=positive_int(4096), default=d.batch_size)
+    p.add_argument(
+        "--lr",
+        type=number(minimum=0, maximum=10, exclusive_min=True),
+        default=d.learning_rate,
+        help="learning rate of new layers",
+    )
+    p.add_argument(
+        "--pretrained-lr-mult",
+        type=number(minimum=0, maximum=1, exclusive_min=True),
+        default=d.pretrained_lr_mult,
+        help="× lr for pretrained layers",
+    )
+    p.add_argument("--top-k", type=positive_int(100), default=d.top_k_stages, help="stages unfrozen by fine_tune_top")
     p.add_argument("--truncate-stage", default=None, help="last stage kept by truncated (default: mid-network)")
     p.add_argument("--classifier", choices=["logistic", "svm"], default=d.classifier, help="for features_linear")
-    p.add_argument("--folds", type=int, default=d.folds)
+    p.add_argument("--folds", type=number(minimum=2, maximum=100, integer=True), default=d.folds)
     p.add_argument("--split", choices=["spatial", "random"], default=d.split)
-    p.add_argument("--block-size", type=float, default=None, help="spatial block edge in metres (default: auto)")
-    p.add_argument("--buffer", type=float, default=0.0, help="metres between test blocks and training tiles")
     p.add_argument(
-        "--patience", type=int, default=d.patience, help=f"early-stopping patience in epochs (default {d.patience})"
+        "--block-size",
+        type=positive_float(1_000_000),
+        default=None,
+        help="spatial block edge in metres (default: auto)",
+    )
+    p.add_argument(
+        "--buffer",
+        type=nonnegative_float(100_000),
+        default=0.0,
+        help="metres between test blocks and training tiles (0 to 100 km)",
+    )
+    p.add_argument(
+        "--patience",
+        type=positive_int(10_000),
+        default=d.patience,
+        help=f"early-stopping patience in epochs (default {d.patience})",
     )
     p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=nonnegative_int(2**32 - 1), default=d.seed)
     p.add_argument("--mixed-precision", choices=["auto", "on", "off"], default=d.mixed_precision)
     p.add_argument("--quiet", action="store_true", help="print only the result")
 
@@ -93,14 +125,22 @@ def _callback(args: argparse.Namespace):
 def run_train(args: argparse.Namespace) -> int:
     """``tlgeo train``: cross-validate, refit, save the run; the last line printed is the run folder."""
     from tlgeo.backbones import backbone_info
+    from tlgeo.inputs import check_imagery_folder, check_training_imagery
     from tlgeo.labels import load_task
     from tlgeo.metrics import format_mean_sd
-    from tlgeo.runs import save_run
+    from tlgeo.outputs import check_output_folder
+    from tlgeo.runs import clean_stale_temp, save_run
     from tlgeo.train import train
 
     config = config_from_args(args)
     backbone_info(config.backbone)  # fail fast on a typo, before reading data
+    if config.refit:
+        check_output_folder(args.runs, flag="--runs")
+        for line in clean_stale_temp(args.runs):
+            print(line)
+    check_imagery_folder(Path(args.data) / "imagery")
     data = load_task(args.data, task=args.task)
+    check_training_imagery(data)
     for line in data.report:
         print(f"  {line}")
     result = train(data, config, callback=_callback(args))
@@ -124,13 +164,26 @@ def run_train(args: argparse.Namespace) -> int:
 def run_compare(args: argparse.Namespace) -> int:
     """``tlgeo compare``: several strategies on the same folds, one table."""
     from tlgeo._utils import atomic_write_json, to_dict
+    from tlgeo.errors import ConfigError
+    from tlgeo.inputs import check_imagery_folder, check_training_imagery
     from tlgeo.labels import load_task
     from tlgeo.metrics import format_mean_sd
+    from tlgeo.outputs import check_outputs
     from tlgeo.train import compare
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    config = config_from_args(args, strategy=strategies[0] if strategies else "frozen_head")
+    if not strategies:
+        raise ConfigError(
+            f"--strategies names no strategy (received {args.strategies!r})",
+            hint="Give a comma-separated list, e.g. --strategies scratch,frozen_head.",
+        )
+    config = config_from_args(args, strategy=strategies[0])
+    for s in strategies:
+        config_from_args(args, strategy=s)  # an unknown name fails here, before any work
+    check_outputs({"--json": args.json}, overwrite=args.overwrite)
+    check_imagery_folder(Path(args.data) / "imagery")
     data = load_task(args.data, task=args.task)
+    check_training_imagery(data)
     results = compare(data, config, strategies, callback=_callback(args))
     rows = []
     for s, r in results.items():
@@ -158,6 +211,6 @@ def run_compare(args: argparse.Namespace) -> int:
                 for s, r in results.items()
             },
         }
-        atomic_write_json(args.json, json.loads(json.dumps(payload, default=str)))
+        atomic_write_json(args.json, json.loads(json.dumps(payload, default=str)), overwrite=args.overwrite)
         print(f"wrote {args.json}")
     return 0

@@ -263,6 +263,16 @@ def fit_linear_head(
             est = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000, random_state=seed))
         else:
             est = make_pipeline(StandardScaler(), LinearSVC(C=0.05, max_iter=20000, random_state=seed))
+        present_classes = np.unique(t)
+        if present_classes.size < 2:
+            from tlgeo.errors import TrainingError
+
+            only = f"only class {int(present_classes[0])}" if present_classes.size else "no labelled tile"
+            raise TrainingError(
+                f"features_linear: the training tiles of target {target!r} hold {only} in this fold "
+                f"({int(mask.sum())} tile(s)); a linear classifier needs at least 2 classes",
+                hint="Use fewer --folds, a larger --block-size, --split random, or another --strategy (frozen_head).",
+            )
         est.fit(x, t)
         scaler, clf = est[0], est[1]
         coef = np.atleast_2d(clf.coef_) / scaler.scale_[None, :]

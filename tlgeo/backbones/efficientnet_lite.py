@@ -480,7 +480,7 @@ def build_efficientnet_lite(
     if not path.is_file():
         raise WeightsError(
             f"Weights file {path} does not exist",
-            hint='Pass weights="imagenet", None, or the path of an existing weights file.',
+            hint="Pass --weights imagenet, --weights none, or the path of an existing weights file.",
             path=path,
         )
     if path.suffix in (".pth", ".pt"):

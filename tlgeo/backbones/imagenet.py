@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -126,10 +127,16 @@ def load_image(path: str | Path, size: int | tuple[int, int]) -> np.ndarray:
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    from tlgeo.limits import PIXELS_ENV, check_pixels, pillow_limit
+
     path = Path(path)
     height, width = (size, size) if isinstance(size, int) else size
     try:
-        with Image.open(path) as img:
+        with pillow_limit(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            check_pixels(path, *img.size)
             img = ImageOps.exif_transpose(img).convert("RGB")
             w, h = img.size
             side = min(w, h) * min(height, width) / (min(height, width) + CROP_PADDING)
@@ -140,12 +147,52 @@ def load_image(path: str | Path, size: int | tuple[int, int]) -> np.ndarray:
             return np.asarray(img, dtype=np.float32)
     except FileNotFoundError:
         raise DataFileError(f"Image {path} does not exist", hint="Check the path.", path=path) from None
+    except IsADirectoryError:
+        raise DataFileError(f"{path} is a folder, not an image", hint="Pass image files.", path=path) from None
+    except Image.DecompressionBombError as exc:
+        raise DataFileError(
+            f"Image {path} is too large to decode safely ({exc})".replace(
+                "could be decompression bomb DOS attack.", ""
+            ),
+            hint=f"Resize it, or raise the limit with {PIXELS_ENV}=<pixels>.",
+            path=path,
+        ) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise DataFileError(
             f"Image {path} cannot be read as a photo: {exc}",
             hint="Pass a PNG, JPEG or other image file Pillow can open.",
             path=path,
         ) from None
+
+
+def check_image_header(path: str | Path) -> None:
+    """Read only the header of an image and refuse it when it is over the pixel limit (:mod:`tlgeo.limits`).
+
+    Raises:
+        DataFileError: Over the limit, or not an image Pillow can open.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    from tlgeo.limits import PIXELS_ENV, check_pixels, max_pixels, pillow_limit
+
+    try:
+        with pillow_limit(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                size = img.size
+    except Image.DecompressionBombError:
+        raise DataFileError(
+            f"Image {path} has more pixels than the limit of {max_pixels():,}",
+            hint=f"Resize it, or raise the limit with {PIXELS_ENV}=<pixels>.",
+            path=path,
+        ) from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataFileError(
+            f"Image {path} cannot be read as a photo ({' '.join(str(exc).split())})",
+            hint="Pass a PNG, JPEG or other image file Pillow can open.",
+            path=path,
+        ) from None
+    check_pixels(path, *size)
 
 
 def classify_images(
@@ -175,6 +222,11 @@ def classify_images(
         raise ConfigError(f"top must be between 1 and {NUM_CLASSES}, received top={top!r}", hint="For example --top 5.")
     if not paths:
         raise ConfigError("No images given", hint="Pass one or more image files.")
+    from tlgeo._utils import check_file
+
+    for p in paths:  # before the (slow) model load: missing files, folders, images over the pixel limit
+        check_file(p, "Image")
+        check_image_header(p)
     names = imagenet_class_names()
     model = imagenet_classifier(backbone)
     _, height, width, _ = model.input_shape

@@ -206,7 +206,7 @@ def _missing_weights_error(name: str, file: Path, reason: str) -> WeightsError:
     return WeightsError(
         f"ImageNet weights for {name} are not in the Keras cache ({file}) and cannot be downloaded ({reason}), so "
         f"use an offline backbone (efficientnet_lite0, efficientnet_lite1 or efficientnet_lite2) or pass a local "
-        f"copy of {file.name} as weights=<path>",
+        f"copy of {file.name} to train/compare with --weights FILE, or put it in the Keras cache ({file.parent})",
         path=file,
     )
 
@@ -309,7 +309,7 @@ def build_keras_app(
         if not weights_file.is_file():
             raise WeightsError(
                 f"Weights file {weights_file} does not exist",
-                hint='Pass weights="imagenet", None, or the path of an existing weights file.',
+                hint="Pass --weights imagenet, --weights none, or the path of an existing weights file.",
                 path=weights_file,
             )
 

@@ -73,7 +73,10 @@ def read_table(
         DataFileError: Missing, empty, binary or damaged file; header without rows.
         LabelError: Rows with a wrong number of fields.
     """
+    from tlgeo.limits import check_decompressed
+
     path = check_file(path, what)
+    check_decompressed(path)  # a small .gz must not inflate without bound (TLGEO_MAX_DECOMPRESSED_MB)
     sep, header = sniff_delimiter(path)
     wanted = {c.lower() for c in str_columns}
     dtype = {h: str for h in header if h.lower() in wanted}
@@ -147,6 +150,10 @@ def missing_columns_error(
     )
 
 
+#: Cell texts that mean "no value" in a numeric column (lower case).
+MISSING_MARKERS = ("na", "n/a", "nan", "null", "none", "-", "--", ".", "?", "missing")
+
+
 def numeric_column(series: pd.Series, name: str, where: str, *, path: str | Path | None = None) -> np.ndarray:
     """A column as float64 (NaN where empty); inf becomes NaN.
 
@@ -158,13 +165,15 @@ def numeric_column(series: pd.Series, name: str, where: str, *, path: str | Path
     else:
         coerced = pd.to_numeric(series, errors="coerce")
         text = series.astype("string").str.strip()
-        bad = coerced.isna() & series.notna() & (text != "")
-        if bad.sum() > 0.5 * max(1, int(series.notna().sum())):
+        missing_marker = text.str.lower().isin(MISSING_MARKERS)
+        bad = (coerced.isna() & series.notna() & (text != "") & ~missing_marker).fillna(False).to_numpy(dtype=bool)
+        if bad.any():
             example = str(series[bad].iloc[0])
             comma = " (decimal comma?)" if "," in example else ""
             raise LabelError(
-                f"{where}: column {name!r} holds non-numeric values such as {example!r}{comma}",
-                hint="Numbers must use a decimal point; empty cells are fine for missing values.",
+                f"{where}: column {name!r} holds {plural(int(bad.sum()), 'non-numeric value')} such as "
+                f"{example!r}{comma} (row {int(np.flatnonzero(bad)[0]) + 2})",
+                hint="Numbers must use a decimal point; leave a cell empty (or NA) for a missing value.",
                 path=path,
             )
         values = coerced.to_numpy(dtype="float64", na_value=np.nan)
@@ -196,7 +205,7 @@ def check_lat_lon(lat: np.ndarray, lon: np.ndarray, where: str, *, path: str | P
             hint="Give WGS84 longitude/latitude in degrees (EPSG:4326).",
             path=path,
         )
-    if bad_lat.any() and (lo <= 90).all():
+    if bad_lat.any() and (lo <= 90).all() and (la <= 180).all():
         raise LabelError(
             f"{where}: {plural(int(bad_lat.sum()), 'latitude')} outside ±90° (up to {la.max():.4f}) while every "
             "longitude is within ±90° — lat and lon look swapped",

@@ -1252,7 +1252,8 @@ def road_segments(
     if not (segments["class_index"] >= 0).any():
         raise LabelError(
             f"No road segment could be classified ({plural(len(segments), 'segment')} from "
-            f"{plural(segments['device_id'].nunique(), 'device')}): " + "; ".join(rep)[:600],
+            f"{plural(segments['device_id'].nunique(), 'device')}): "
+            + "; ".join([r for r in report if "dropped" in r] + rep)[:600],  # e.g. duplicate ids dropped before
             hint="Per-device calibration needs roads.min_device_segments usable segments per phone: drive longer, "
             "lower min_device_segments, or give absolute roads.thresholds.",
         )
@@ -1521,9 +1522,12 @@ def _config_from_args(args: argparse.Namespace) -> tuple[TaskSettings | None, Ro
     if getattr(args, "thresholds", None):
         try:
             changes["thresholds"] = tuple(float(v) for v in str(args.thresholds).split(","))
+            if not all(np.isfinite(changes["thresholds"])):
+                raise ValueError("not finite")
         except ValueError as exc:
             raise ConfigError(
-                f"--thresholds must be comma-separated numbers, received {args.thresholds!r}", hint="e.g. 2.5,5"
+                f"--thresholds must be comma-separated numbers (finite), received {args.thresholds!r}",
+                hint="e.g. 2.5,5",
             ) from exc
     if changes:
         cfg = dataclasses.replace(cfg, **changes)
@@ -1534,14 +1538,16 @@ def _config_from_args(args: argparse.Namespace) -> tuple[TaskSettings | None, Ro
 
 def run_labels_roads(args: argparse.Namespace) -> int:
     """``python -m tlgeo labels roads``: logs → labelled segments GeoJSON (+ labelled tile index with ``--data``)."""
-    from tlgeo._utils import refuse_existing
     from tlgeo.export import write_geojson
+    from tlgeo.inputs import check_imagery_folder
+    from tlgeo.outputs import check_outputs
 
     settings, cfg = _config_from_args(args)
     out = Path(args.out)
     tiles_out = Path(args.tiles_out) if getattr(args, "tiles_out", None) else out.with_name(f"{out.stem}_tiles.geojson")
-    targets = [out] + ([tiles_out] if args.data else [])
-    refuse_existing(*targets, overwrite=args.overwrite)
+    check_outputs({"--out": out, "--tiles-out": tiles_out if args.data else None}, overwrite=args.overwrite)
+    if args.data:
+        check_imagery_folder(Path(args.data) / "imagery")
     logs: list[Path] = []
     for item in map(Path, args.log):
         logs += find_vibration_logs(item) if item.is_dir() else [item]

@@ -474,13 +474,16 @@ def load_villages_task(taskdir: str | Path, settings: TaskSettings) -> TaskData:
 
 def run_labels_villages(args: argparse.Namespace) -> int:
     """``python -m tlgeo labels villages``: indicators + imagery → labelled tile index GeoJSON."""
-    from tlgeo._utils import refuse_existing
     from tlgeo.export import write_geojson
+    from tlgeo.inputs import check_imagery_folder
+    from tlgeo.outputs import check_outputs
     from tlgeo.tiles import tile_index
 
     out = Path(args.out)
-    refuse_existing(out, overwrite=args.overwrite)
+    check_outputs({"--out": out}, overwrite=args.overwrite)
     settings = load_settings(args.data, task="villages")
+    check_imagery_folder(Path(args.data) / "imagery")
+
     cfg = settings.villages
     if getattr(args, "columns", None):
         names = tuple(c.strip() for c in str(args.columns).split(",") if c.strip())

@@ -138,28 +138,58 @@ def similarity(taskdir: str | Path, task: str, backbone: str, img_size: int) -> 
 
 # --------------------------------------------------------------------------------------------- runs and models
 def _runs_stamp(folder: Path) -> str:
+    """Names and file times of the run folders: changes when a run appears, disappears or is edited."""
     if not folder.is_dir():
         return ""
-    return "|".join(sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")))
+    parts = []
+    try:
+        for p in sorted(folder.iterdir()):
+            if p.is_dir() and not p.name.startswith("."):
+                times = []
+                for f in ("config.json", "metrics.json", "model.keras"):
+                    try:
+                        times.append(str((p / f).stat().st_mtime_ns))
+                    except OSError:
+                        times.append("-")
+                parts.append(f"{p.name}:{','.join(times)}")
+    except OSError:
+        return ""
+    return "|".join(parts)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _runs(runs_dir: str, task: str | None, stamp: str) -> list[Run]:
-    from tlgeo.runs import list_runs
+def _scan(runs_dir: str, task: str | None, stamp: str):
+    from tlgeo.runs import scan_runs
 
-    return list_runs(runs_dir, task=task)
+    return scan_runs(runs_dir, task=task)
 
 
 def runs(runs_dir: str | Path, task: str | None = None) -> list[Run]:
-    """Complete runs (newest first), cached until a run folder appears or disappears."""
-    return _runs(str(runs_dir), task, _runs_stamp(Path(runs_dir)))
+    """Valid runs (newest first), cached until a run folder appears, disappears or changes."""
+    return _scan(str(runs_dir), task, _runs_stamp(Path(runs_dir)))[0]
+
+
+def broken_runs(runs_dir: str | Path) -> list:
+    """Run folders that cannot be used, each with the reason (:class:`tlgeo.runs.BrokenRun`)."""
+    return _scan(str(runs_dir), None, _runs_stamp(Path(runs_dir)))[1]
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def clean_stale_temp(runs_dir: str) -> list[str]:
+    """Remove stale temporary run folders once per process and folder; the report lines."""
+    from tlgeo.runs import clean_stale_temp as clean
+
+    return clean(runs_dir)
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _predictor(run_path: str, created: str):
+    import sys
+
     from tlgeo.predict import load_predictor
     from tlgeo.runs import load_run
 
+    print(f"tlgeo.ui: loading the model of {run_path}", file=sys.stderr, flush=True)  # once per process (load bench)
     return load_predictor(load_run(run_path))
 
 
@@ -256,4 +286,4 @@ def history(run: Run) -> pd.DataFrame:
 
 def clear_runs() -> None:
     """Forget cached run listings (after a run was saved)."""
-    _runs.clear()
+    _scan.clear()

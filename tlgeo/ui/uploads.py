@@ -62,8 +62,10 @@ def safe_filename(name: str, allowed: Sequence[str]) -> str:
         DataFileError: The extension is not allowed, or nothing usable is left of the name.
     """
     base = PureWindowsPath(PurePosixPath(str(name)).name).name  # last component, whatever the separator
+    suffix = _suffix(unicodedata.normalize("NFKC", base))  # from the name as sent: "日本語.tif" is a .tif
     base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
-    suffix = _suffix(base)
+    if not base.lower().endswith(suffix):
+        base = f"file{suffix}"
     ok = {f".{a.lower().lstrip('.')}" for a in allowed}
     if suffix not in ok and not (suffix == ".csv.gz" and ".gz" in ok):
         shown = ", ".join(sorted(ok))
@@ -92,6 +94,31 @@ def check_size(file: UploadedLike, max_mb: float | None = None) -> None:
         )
     if size == 0:
         raise DataFileError(f"{file.name!r} is empty (0 bytes)", hint="Export or copy the file again.")
+    check_upload_pixels(file)
+
+
+def check_upload_pixels(file: UploadedLike) -> None:
+    """Refuse an uploaded raster whose header declares more pixels than the limit (:mod:`tlgeo.limits`).
+
+    Only the header is read (a small file can declare a huge raster). Files that are not rasters pass.
+    """
+    if _suffix(str(file.name)) not in (".tif", ".tiff", ".png", ".jpg", ".jpeg"):
+        return
+    import warnings
+
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+    from tlgeo.limits import check_pixels
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.MemoryFile(file.getvalue()) as mem, mem.open() as ds:
+                width, height = ds.width, ds.height
+    except (RasterioIOError, ValueError):
+        return  # not readable: the reader says why, naming the file
+    check_pixels(file.name, width, height)
 
 
 def _write_if_changed(path: Path, data: bytes) -> None:

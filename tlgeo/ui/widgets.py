@@ -84,6 +84,8 @@ def sidebar_ui() -> Context:
     )
     taskdir = state.task_dir(task, source)
     runs_dir = state.runs_dir()
+    for line in cache.clean_stale_temp(str(runs_dir)):
+        sb.caption(line)
     runs = cache.runs(runs_dir, task)
     ids = [r.run_id for r in runs]
     pending = state.get(state.SELECT_RUN_NEXT)
@@ -105,6 +107,11 @@ def sidebar_ui() -> Context:
     else:
         sb.caption("Active run: none yet for this task — train one on the Train page.")
         run = None
+    broken = cache.broken_runs(runs_dir)
+    if broken:
+        with sb.expander(f"{len(broken)} broken run folder(s)", icon=":material/block:"):
+            for b in broken:
+                st.caption(f":gray[~~{b.run_id}~~ — {b.reason}]")
     osm = sb.toggle("OpenStreetMap basemap (online)", key=state.BASEMAP, help="Maps work offline without it.")
     st.session_state[state.DEVICE_SLOT] = sb.empty()
     device_ui(wait=False)
