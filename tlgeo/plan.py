@@ -305,6 +305,25 @@ def stretch_scores(
     return keep, unc, emb / wsum[:, None]
 
 
+def start_point(
+    start: Sequence[float] | None, network: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame
+) -> tuple[float, float] | None:
+    """(lon, lat) → (x, y) in the tiles' CRS, checked to lie within 5 km of the roads and imagery.
+
+    Raises:
+        ConfigError: The point is outside the data.
+    """
+    from tlgeo.plan_roads import check_start
+
+    if start is None:
+        return None
+    crs = tiles.crs
+    pt = gpd.GeoSeries([shapely.Point(*start)], crs=4326).to_crs(crs).iloc[0]
+    extent = gpd.GeoDataFrame(geometry=[*network.to_crs(crs).geometry, *tiles.geometry], crs=crs)
+    check_start((pt.x, pt.y), extent, text=f"{start[0]},{start[1]}")
+    return float(pt.x), float(pt.y)
+
+
 def plan_drives(
     task,
     probs: dict[str, np.ndarray],
@@ -336,7 +355,6 @@ def plan_drives(
     """
     from tlgeo.plan_roads import (
         MAX_STRETCH_M,
-        check_start,
         metric_crs,
         nearest_driven_point,
         route_frame,
@@ -353,12 +371,7 @@ def plan_drives(
     tiles = task.tiles
     crs = tiles.crs if tiles.crs.is_projected else metric_crs(network)
     tiles_m = tiles.to_crs(crs)
-    start_xy = None
-    if start is not None:
-        pt = gpd.GeoSeries([shapely.Point(*start)], crs=4326).to_crs(crs).iloc[0]
-        extent = gpd.GeoDataFrame(geometry=[*network.to_crs(crs).geometry, *tiles_m.geometry], crs=crs)
-        check_start((pt.x, pt.y), extent, text=f"{start[0]},{start[1]}")
-        start_xy = (pt.x, pt.y)
+    start_xy = start_point(start, network, tiles_m)
     driven = task.vectors
     stretches = undriven_stretches(network, driven, crs=crs, max_stretch_m=max_stretch_m or MAX_STRETCH_M)
     labelled = (tiles[list(task.targets)] >= 0).any(axis=1).to_numpy()
@@ -473,6 +486,12 @@ def plan_from_run(
             f"--budget-km needs a road network, but the task folder of run {run.run_id} has no roads.geojson",
             hint="Pass --roads FILE with the road lines (GeoJSON/GPKG), or plan sites with --budget N.",
         )
+    if budget_km is not None and start is not None:  # a start outside the data is refused before predicting
+        from tlgeo.plan_roads import metric_crs
+
+        net = network if network is not None else task.network
+        tiles = task.tiles if task.tiles.crs.is_projected else task.tiles.to_crs(metric_crs(net))
+        start_point(start, net, tiles)
     predictor = predictor if predictor is not None else load_predictor(run)
     probs, emb = tile_outputs(predictor, task.tiles, progress=progress)
     if budget_km is not None:
