@@ -163,7 +163,7 @@ def draw_png(results: dict, path: Path, steps_pct: dict) -> None:
             for p in pts:
                 d.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=COLOURS[s])
             auc = float(np.mean(means[s]))
-            d.text((ox + pad + 10, 30 + 14 * k), f"{s} (AUC {auc:.3f})", fill=COLOURS[s])
+            d.text((ox + w - 250, h - 70 + 14 * k), f"{s} (AUC {auc:.3f})", fill=COLOURS[s])
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
 
@@ -212,7 +212,11 @@ def main() -> int:
             print(f"  {s:<22}" + "  ".join(f"{v:.3f}" for v in m) + f"   {m.mean():.3f}")
         diff = curves["uncertainty+diversity"].mean(axis=0) - curves["random"].mean(axis=0)
         verdict = "at least as good as random at every step" if (diff >= -1e-9).all() else "below random at a step"
-        print(f"  (c) − (a) per step: {' '.join(f'{v:+.3f}' for v in diff)}; AUC {diff.mean():+.3f}; (c) is {verdict}")
+        per_seed = (curves["uncertainty+diversity"] - curves["random"]).mean(axis=1)
+        print(
+            f"  (c) − (a) per step: {' '.join(f'{v:+.3f}' for v in diff)}; AUC {diff.mean():+.3f} "
+            f"(per seed: {' '.join(f'{v:+.3f}' for v in per_seed)}); (c) is {verdict}"
+        )
     draw_png(results, args.png, pct)
     print(f"\nwrote {args.png} ({time.perf_counter() - t_all:.0f} s in all)")
     return 0

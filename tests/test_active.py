@@ -321,3 +321,12 @@ def test_cli_bad_input_is_one_line_with_status_2(roads_run, tmp_path, args, need
     assert len(lines) == 1 and needle in lines[0], res.stderr
     assert "Traceback" not in res.stderr
     assert not (tmp_path / "plan.geojson").exists()
+
+
+def test_planning_modules_import_no_framework():
+    heavy = ("keras", "tensorflow", "streamlit")
+    mods = "tlgeo.active, tlgeo.plan_roads, tlgeo.plan, tlgeo.viz_plan"
+    code = f"import sys, {mods}; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == ""
