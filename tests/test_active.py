@@ -330,3 +330,16 @@ def test_planning_modules_import_no_framework():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == ""
+
+
+def test_a_network_driven_everywhere_or_a_budget_below_every_stretch_is_a_clear_error(roads_run):
+    _, run, predictor, *_ = roads_run
+    from tlgeo.plan import run_task
+
+    task = run_task(run)
+    probs, emb = tile_outputs(predictor, task.tiles)
+    driven_only = gpd.GeoDataFrame(geometry=[LineString(ROADS["driven"])], crs=32737)
+    with pytest.raises(ConfigError, match="No undriven road"):
+        plan_drives(task, probs, emb, 5.0, network=driven_only)
+    with pytest.raises(ConfigError, match="shorter than every undriven stretch"):
+        plan_drives(task, probs, emb, 0.01)
