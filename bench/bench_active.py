@@ -163,7 +163,7 @@ def draw_png(results: dict, path: Path, steps_pct: dict) -> None:
             for p in pts:
                 d.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=COLOURS[s])
             auc = float(np.mean(means[s]))
-            d.text((ox + w - 250, h - 70 + 14 * k), f"{s} (AUC {auc:.3f})", fill=COLOURS[s])
+            d.text((ox + w - 250, h - 95 + 14 * k), f"{s} (AUC {auc:.3f})", fill=COLOURS[s])
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
 
