@@ -122,3 +122,52 @@ def plan_map(
         legend = "next sites"
     frames = [f for f in (p, footprints) if f is not None and len(f)]
     return _map_layout(fig, bounds_of(*frames), basemap, title=title, legend_title=legend)
+
+
+def imagery_layers(scenes: Sequence[str], *, bands: Sequence[int] | None = None, max_px: int = 512) -> list[dict]:
+    """Map image layers (PNG data URIs) of scenes, downsampled to at most ``max_px``, drawn below the traces.
+
+    8-bit data is shown as it is; other data types get a 2–98 % stretch per band. Works offline (no tile server).
+
+    Args:
+        scenes: Raster paths.
+        bands: Three 1-based bands (default 1, 2, 3; a 1-band raster is shown grey).
+        max_px: Longest edge of each image.
+    """
+    import base64
+    import io
+
+    import rasterio
+    from PIL import Image
+    from rasterio.warp import transform as warp_transform
+
+    layers = []
+    for path in scenes:
+        with rasterio.open(path) as ds:
+            if ds.crs is None:
+                continue
+            scale = max(ds.width, ds.height) / max_px
+            shape = (max(1, round(ds.height / max(scale, 1))), max(1, round(ds.width / max(scale, 1))))
+            chosen = list(bands or ((1, 2, 3) if ds.count >= 3 else (1, 1, 1)))
+            data = ds.read(chosen, out_shape=(3, *shape), masked=True).astype("float64")
+            left, bottom, right, top = ds.bounds
+            lon, lat = warp_transform(ds.crs, "EPSG:4326", [left, right, right, left], [top, top, bottom, bottom])
+            dtype = ds.dtypes[0]
+        if dtype != "uint8":
+            for k in range(3):
+                lo, hi = np.nanpercentile(data[k].filled(np.nan), [2, 98])
+                data[k] = (data[k] - lo) / max(hi - lo, 1e-12) * 255
+        rgba = np.zeros((*shape, 4), dtype=np.uint8)
+        rgba[..., :3] = np.moveaxis(np.clip(data.filled(0), 0, 255), 0, -1).astype(np.uint8)
+        rgba[..., 3] = np.where(np.ma.getmaskarray(data).any(axis=0), 0, 255)
+        buf = io.BytesIO()
+        Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
+        layers.append(
+            {
+                "sourcetype": "image",
+                "source": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"),
+                "coordinates": [[float(x), float(y)] for x, y in zip(lon, lat, strict=True)],
+                "below": "traces",
+            }
+        )
+    return layers

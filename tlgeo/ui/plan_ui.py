@@ -45,6 +45,13 @@ def _scored(run_path: str, created: str) -> Scored:
     return Scored(task, probs, emb)
 
 
+@st.cache_data(show_spinner="Drawing the imagery…", max_entries=4)
+def _imagery(scenes: tuple[str, ...], bands: tuple[int, ...] | None) -> list[dict]:
+    from tlgeo.viz_plan import imagery_layers
+
+    return imagery_layers(scenes, bands=bands)
+
+
 def scored(run: Run) -> Scored:
     """:func:`tlgeo.plan.tile_outputs` of the run's task folder, computed once per run."""
     return _scored(str(run.path), str(run.config.get("created", "")))
@@ -134,6 +141,10 @@ def result_ui(result: PlanResult, scored: Scored, basemap: str) -> None:
         basemap=basemap,
         title="Next drives" if result.kind == "roads" else "Next sites to survey",
     )
+    if st.toggle("Imagery under the map", value=True, key="plan_imagery"):
+        bands = task.settings.tiles.bands.bands
+        scenes = tuple(sorted({str(p) for p in task.tiles["path"]}))
+        fig.update_layout(map_layers=_imagery(scenes, tuple(bands) if bands else None))
     st.plotly_chart(fig, use_container_width=True)
     st.dataframe(result.table(), hide_index=True, use_container_width=True)
     stem = "next_drives" if result.kind == "roads" else "next_sites"
