@@ -19,6 +19,7 @@ pages = st.navigation(
         st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
         st.Page("pages/evaluate.py", title="Evaluate", icon=":material/target:"),
         st.Page("pages/predict.py", title="Predict", icon=":material/online_prediction:"),
+        st.Page("pages/plan.py", title="Plan", icon=":material/route:"),
     ]
 )
 sidebar_ui()

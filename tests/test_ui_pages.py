@@ -440,3 +440,36 @@ def test_label_file_with_wrong_columns_is_an_error(env):
     at.run()
     assert not at.exception
     assert any("drive.csv" in e.value and "RoadRunner" in e.value for e in at.error)
+
+
+# --------------------------------------------------------------------------------------------- Plan
+def test_plan_page_drives_within_budget_sites_and_downloads(env, tiny_run, media):
+    from tlgeo.plan_roads import read_gpx
+
+    env.setenv(state.RUNS_ENV, str(tiny_run))
+    at = ok(open_app("plan"))
+    button(at, "Score the run's tiles").click().run()
+    ok(at)
+    at.number_input(key="tlgeo_plan_budget_km").set_value(1.0).run()
+    ok(at)
+    table = at.dataframe[0].value
+    assert len(table) >= 1 and table["length_km"].sum() <= 1.0
+    assert list(table["order"]) == list(range(1, len(table) + 1))
+    files = downloads(at, media)
+    assert set(files) == {"geojson", "csv", "gpx"}
+    gdf = gpd.read_file(io.BytesIO(files["geojson"]))
+    assert gdf.crs.to_epsg() == 4326 and list(gdf["stretch_id"]) == list(table["stretch_id"])
+    assert len(read_gpx(files["gpx"])["trk"]) == len(table)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["map"]["style"] == "white-bg"
+    assert any(t["name"].startswith("1. ") for t in spec["data"])  # the first stretch to drive
+    layers = spec["layout"]["map"]["layers"]  # the imagery, offline, under the vectors
+    assert layers and all(x["sourcetype"] == "image" and x["source"].startswith("data:image/png") for x in layers)
+    at.text_input(key="tlgeo_plan_start").set_value("0,0").run()
+    assert not at.exception and any("outside the data" in e.value for e in at.error)
+    at.text_input(key="tlgeo_plan_start").set_value("").run()
+    at.radio(key="plan_kind").set_value("sites").run()
+    ok(at)
+    sites = at.dataframe[0].value
+    assert len(sites) == 20 and list(sites["rank"]) == list(range(1, 21))
+    assert set(downloads(at, media)) == {"geojson", "csv"}

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from tlgeo import __version__
-from tlgeo.argtypes import OneLineParser, nonnegative_float, nonnegative_int, positive_float, positive_int
+from tlgeo.argtypes import OneLineParser, nonnegative_float, nonnegative_int, number, positive_float, positive_int
 from tlgeo.errors import TlgeoError
 
 
@@ -244,6 +244,50 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return run_predict_cli(args)
 
 
+# --------------------------------------------------------------------------------------------- plan
+def _add_plan(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="where to collect labels next: road stretches to drive (--budget-km) or sites to survey (--budget)",
+        description="Active learning with a saved run. Scores every unlabelled tile by uncertainty (entropy or margin "
+        "of the calibrated probabilities) and representativeness (distance in the run's embedding space to the "
+        "labelled tiles and earlier picks, k-center greedy): score = w * uncertainty + (1 - w) * representativeness. "
+        "--budget-km: undriven stretches of the road network up to that length, ordered by a greedy nearest-neighbour "
+        "tour (not an optimal route; gaps between stretches are straight lines) from --start or the nearest driven "
+        "road; GeoJSON of ordered LineStrings, CSV, GPX. --budget N: the N unlabelled tiles to survey next.",
+    )
+    p.add_argument("--run", type=Path, required=True, help="run folder (runs/<run_id>)")
+    p.add_argument("--budget-km", type=float, default=None, help="length of undriven road to drive (km; roads runs)")
+    p.add_argument("--budget", type=float, default=None, help="number of sites (unlabelled tiles) to visit")
+    p.add_argument("--out", type=Path, required=True, help="plan GeoJSON (EPSG:4326)")
+    p.add_argument("--csv", type=Path, default=None, help="also write the ranked table as CSV")
+    p.add_argument("--gpx", type=Path, default=None, help="also write the route as GPX 1.1 (with --budget-km)")
+    p.add_argument("--start", default=None, help="route start LON,LAT (default: the nearest driven road)")
+    p.add_argument("--roads", type=Path, default=None, help="road lines to plan on (default: the task's roads.geojson)")
+    p.add_argument("--data", type=Path, default=None, help="task folder (default: the one the run was trained on)")
+    p.add_argument("--uncertainty", choices=["entropy", "margin"], default="entropy", help="default: entropy")
+    p.add_argument(
+        "--weight",
+        type=number(minimum=0, maximum=1),
+        default=0.5,
+        help="w, share of uncertainty in the score (0…1, default 0.5)",
+    )
+    p.add_argument(
+        "--min-distance-m", type=number(minimum=0), default=0.0, help="minimum distance between picks (default 0)"
+    )
+    p.add_argument(
+        "--seed", type=number(minimum=0, integer=True), default=0, help="breaks ties; a fixed seed gives the same plan"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace output files that exist")
+    p.set_defaults(func=_cmd_plan)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from tlgeo.plan import run_plan_cli
+
+    return run_plan_cli(args)
+
+
 # --------------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The ``tlgeo`` argument parser."""
@@ -255,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tlgeo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     parser.add_argument("--verbose", action="store_true", help="also print TensorFlow's own log lines")
-    for add in (_add_sample, _add_doctor, _add_backbones, _add_labels, _add_train, _add_predict):
+    for add in (_add_sample, _add_doctor, _add_backbones, _add_labels, _add_train, _add_predict, _add_plan):
         add(sub)
     _add_verbose(parser)
     return parser

@@ -35,6 +35,7 @@ PREDICT_SCENE = "tlgeo_predict_scene"
 SIDEBAR = "tlgeo_sidebar_values"
 SELECT_RUN_NEXT = "tlgeo_select_run_next"
 DEVICE_SLOT = "tlgeo_device_slot"
+PLAN_SCORED = "tlgeo_plan_scored"
 
 SAMPLE = "sample"
 UPLOADED = "uploaded"
