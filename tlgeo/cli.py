@@ -111,46 +111,12 @@ def _cmd_imagenet(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------- labels
 def _add_labels(sub: argparse._SubParsersAction) -> None:
+    from tlgeo.tasks import get_task, list_tasks
+
     p = sub.add_parser("labels", help="turn field data into labels")
     lsub = p.add_subparsers(dest="labels_kind", required=True)
-    r = lsub.add_parser("roads", help="phone vibration logs → roughness segments (→ labelled tiles)")
-    r.add_argument("--log", type=Path, nargs="+", required=True, help="raw phone logs and/or RoadRunner segment logs")
-    r.add_argument("--data", type=Path, default=None, help="task folder with imagery/ to label tiles")
-    r.add_argument("--out", type=Path, required=True, help="segments GeoJSON to write")
-    r.add_argument("--tiles-out", type=Path, default=None, help="labelled tile index GeoJSON (default: beside --out)")
-    r.add_argument("--min-speed", type=float, default=None, help="km/h (default 20)")
-    r.add_argument("--segment-length", type=float, default=None, help="metres (default 50)")
-    r.add_argument(
-        "--roughness", choices=["iri_proxy", "rms"], default=None, help="index used for classes (default iri_proxy)"
-    )
-    r.add_argument(
-        "--thresholds",
-        default=None,
-        help="absolute class boundaries, comma-separated (default: per-device quantiles)",
-    )
-    r.add_argument("--overwrite", action="store_true")
-    r.set_defaults(func=_cmd_labels_roads)
-    v = lsub.add_parser("villages", help="village indicators → per-tile multi-task labels")
-    v.add_argument("--indicators", type=Path, required=True, help="CSV, GeoJSON or GPKG of villages")
-    v.add_argument("--data", type=Path, required=True, help="task folder with imagery/")
-    v.add_argument("--out", type=Path, required=True, help="labelled tile index GeoJSON to write")
-    v.add_argument(
-        "--columns", default=None, help="indicator columns, comma-separated (default ASSET,BF,CHH,FC,MSL,MSW,LIT)"
-    )
-    v.add_argument("--overwrite", action="store_true")
-    v.set_defaults(func=_cmd_labels_villages)
-
-
-def _cmd_labels_roads(args: argparse.Namespace) -> int:
-    from tlgeo.labels.roads import run_labels_roads
-
-    return run_labels_roads(args)
-
-
-def _cmd_labels_villages(args: argparse.Namespace) -> int:
-    from tlgeo.labels.villages import run_labels_villages
-
-    return run_labels_villages(args)
+    for name in list_tasks():
+        get_task(name).add_labels_parser(lsub)
 
 
 # --------------------------------------------------------------------------------------------- train / compare / runs

@@ -11,9 +11,11 @@ from tlgeo.config import STRATEGIES, TrainConfig
 
 def add_train_arguments(p: argparse.ArgumentParser, *, compare: bool) -> None:
     """Arguments shared by ``train`` and ``compare`` (defaults from :class:`~tlgeo.config.TrainConfig`)."""
+    from tlgeo.tasks import list_tasks
+
     d = TrainConfig()
-    p.add_argument("--task", choices=["roads", "villages"], default=None, help="default: the task folder's tlgeo.toml")
-    p.add_argument("--data", type=Path, required=True, help="task folder (imagery/ + vibration/ or villages.*)")
+    p.add_argument("--task", choices=list_tasks(), default=None, help="default: the task folder's tlgeo.toml")
+    p.add_argument("--data", type=Path, required=True, help="task folder (imagery/ + the task's labels)")
     p.add_argument(
         "--backbone", default=d.backbone, help=f"registry name (default {d.backbone}); see `tlgeo backbones`"
     )
@@ -93,9 +95,9 @@ def _callback(args: argparse.Namespace):
 def run_train(args: argparse.Namespace) -> int:
     """``tlgeo train``: cross-validate, refit, save the run; the last line printed is the run folder."""
     from tlgeo.backbones import backbone_info
-    from tlgeo.labels import load_task
     from tlgeo.metrics import format_mean_sd
     from tlgeo.runs import save_run
+    from tlgeo.tasks import load_task
     from tlgeo.train import train
 
     config = config_from_args(args)
@@ -124,8 +126,8 @@ def run_train(args: argparse.Namespace) -> int:
 def run_compare(args: argparse.Namespace) -> int:
     """``tlgeo compare``: several strategies on the same folds, one table."""
     from tlgeo._utils import atomic_write_json, to_dict
-    from tlgeo.labels import load_task
     from tlgeo.metrics import format_mean_sd
+    from tlgeo.tasks import load_task
     from tlgeo.train import compare
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
