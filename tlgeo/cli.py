@@ -33,7 +33,7 @@ def _print_table(rows: list[dict], columns: list[str] | None = None) -> None:
 def _add_sample(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="generate the bundled sample data (deterministic)")
     p.add_argument("--out", type=Path, default=Path("sample_data"), help="output folder (default: sample_data)")
-    p.add_argument("--task", choices=["roads", "villages", "all"], default="all")
+    p.add_argument("--task", choices=["roads", "villages", "landcover", "all"], default="all")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_sample)
 
@@ -41,7 +41,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from tlgeo.sample import generate_sample_data
 
-    tasks = ("roads", "villages") if args.task == "all" else (args.task,)
+    tasks = ("roads", "villages", "landcover") if args.task == "all" else (args.task,)
     written = generate_sample_data(args.out, tasks=tasks, seed=args.seed)
     for path in written:
         print(path)
@@ -66,7 +66,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     print(f"{'gpus':>13}: {', '.join(report.gpus) if report.gpus else 'none (training runs on the CPU)'}")
     print(f"{'cache':>13}: {cache_dir()}")
     data = args.data or Path(__file__).resolve().parent.parent / "sample_data"
-    for task in ("roads", "villages"):
+    for task in ("roads", "villages", "landcover"):
         folder = data / task
         n = len(list((folder / "imagery").glob("*.tif"))) if (folder / "imagery").is_dir() else 0
         state = f"{folder} ({n} scene(s))" if n else f"missing — run `python -m tlgeo sample --out {data}`"
