@@ -326,3 +326,43 @@ def test_chip_size_in_metres(tmp_path):
     assert set(data.tiles["window"].map(lambda w: w[2])) == {12}
     assert json.loads(json.dumps(data.targets)) == {"class": ["field", "forest"]}
     assert shapely.area(data.tiles.geometry.values).max() == pytest.approx(60.0 * 60.0)
+
+
+def test_labels_on_two_scenes_in_different_crs(tmp_path):
+    """A second 3-band uint8 scene in EPSG:4326; chips keep their own scene's pixels, footprints join the index CRS."""
+    settings = make_task(tmp_path, chip_m=60.0)
+    rng = np.random.default_rng(1)
+    write_geotiff(
+        tmp_path / "imagery" / "z_geo.tif",
+        rng.integers(0, 255, (3, 64, 64), dtype=np.uint8),
+        crs="EPSG:4326",
+        transform=from_origin(33.0, -8.0, 0.00005, 0.00005),
+    )
+    extra = gpd.GeoDataFrame(
+        {"id": ["G1", "G2"], "class": ["forest", "field"]},
+        geometry=[
+            Point(33.0 + 20.5 * 0.00005, -8.0 - 20.5 * 0.00005),
+            Point(33.0 + 40.5 * 0.00005, -8.0 - 40.5 * 0.00005),
+        ],
+        crs="EPSG:4326",
+    ).to_crs(CRS)
+    frame = pd.concat([labels_frame(), extra], ignore_index=True)
+    frame.to_file(tmp_path / "labels.gpkg")
+    data = load_task(tmp_path, settings=settings)
+    geo = data.tiles[data.tiles["source"] == "z_geo"]
+    assert len(geo) == 2 and (geo["crs"] == "EPSG:4326").all() and data.tiles.crs.to_epsg() == 32736
+    assert set(geo["window"].map(lambda w: w[2])) == {12}, (
+        "one chip size in pixels for every scene (60 m at the first scene's 5 m)"
+    )
+    first = geo.iloc[0]
+    assert first["window"][:2] == (20 - 6, 20 - 6)
+    tile = read_tile(first["path"], first["window"], BANDS)
+    assert tile.valid.all() and tile.image.shape == (12, 12, 3)
+
+
+def test_duplicate_label_ids_are_refused(tmp_path):
+    frame = labels_frame()
+    frame.loc[3, "id"] = frame.loc[2, "id"]
+    settings = make_task(tmp_path, frame, id_column="id")
+    with pytest.raises(LabelError, match="id column 'id' holds 'L02' more than once"):
+        load_task(tmp_path, settings=settings)

@@ -73,7 +73,8 @@ class ClassLabelConfig:
         classes: Class order; labels of other classes are dropped (reported). Default: sorted values.
         min_class_samples: A class with fewer usable labels than this is rare.
         rare: ``"refuse"`` (error naming the fix), ``"drop"`` or ``"merge"`` (into ``"other"``).
-        chip_m: Chip edge in metres (converted with each scene's resolution; overrides ``[tiles] size``).
+        chip_m: Chip edge in metres, converted to pixels at the first scene's resolution (one chip size for every
+            scene, as the network needs); overrides ``[tiles] size``.
         polygon_chips: ``"representative"`` (one chip per polygon) or ``"grid"`` (a chip at every grid point inside).
         grid_spacing_m: Grid step for ``polygon_chips = "grid"`` (default: the chip edge in metres).
         crs: CRS of ``x``/``y`` columns in a CSV (``lat``/``lon`` are EPSG:4326).
@@ -154,6 +155,7 @@ def read_class_labels(path: str | Path, config: ClassLabelConfig | None = None) 
         LabelError: The class column is missing (the columns there are named), or no row is usable.
     """
     import geopandas as gpd
+    import pandas as pd
     import shapely
 
     from tlgeo.labels._common import check_lat_lon, find_columns, numeric_column, read_table
@@ -232,6 +234,13 @@ def read_class_labels(path: str | Path, config: ClassLabelConfig | None = None) 
         if cfg.id_column
         else np.asarray([f"l{i:05d}" for i in range(len(gdf))])
     )
+    if cfg.id_column and len(set(ids)) != len(ids):
+        dup = pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]
+        raise LabelError(
+            f"{path}: id column {cfg.id_column!r} holds {dup!r} more than once",
+            hint="Give every label its own id, or leave id_column out (labels are then numbered by row).",
+            path=path,
+        )
     out = gpd.GeoDataFrame(
         {"label_id": ids, "class_name": _class_text(gdf[cfg.column].to_numpy())},
         geometry=gdf.geometry.values,
@@ -330,7 +339,7 @@ def chip_index(
     stems = [f.stem for f in files]
     dup = {s for s in stems if stems.count(s) > 1}
     if chip_m is not None:
-        size = max(8, round(chip_m / infos[0].resolution))
+        size = max(8, round(chip_m / _resolution_m(infos[0])))
     assert size is not None
     half = size // 2
     todo = np.ones(len(points), dtype=bool)
@@ -517,10 +526,15 @@ def _first_scene_crs(imagery: Path):
 def _first_resolution_m(imagery: Path) -> float:
     from tlgeo.tiles import find_rasters, raster_info
 
-    info = raster_info(find_rasters(imagery)[0])
+    return _resolution_m(raster_info(find_rasters(imagery)[0]))
+
+
+def _resolution_m(info) -> float:
+    """Pixel size of a raster in metres (degrees of a geographic CRS taken at the scene's latitude)."""
     if info.crs.is_projected:
         return info.resolution * float(info.crs.linear_units_factor[1])
-    return info.resolution * 111_320.0  # degrees → metres at the equator (only sizes the polygon grid)
+    lat = (info.bounds[1] + info.bounds[3]) / 2
+    return info.resolution * 111_320.0 * (1.0 + math.cos(math.radians(lat))) / 2  # mean of x and y metres
 
 
 # --------------------------------------------------------------------------------------------- the task
