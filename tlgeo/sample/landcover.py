@@ -225,7 +225,11 @@ def write_landcover_geotiff(path: Path, image: np.ndarray, geo: SceneGeo, descri
 
 
 def write_labels_gpkg(path: Path, frame) -> Path:
-    """Write labels as a GeoPackage byte for byte reproducibly (GDAL's timestamp fixed by ``OGR_CURRENT_DATE``)."""
+    """Write labels as a GeoPackage with GDAL's timestamp fixed (``OGR_CURRENT_DATE``).
+
+    The bytes are reproducible for one SQLite library; the file header records that library's version, so a process
+    that loads another libsqlite3 writes other bytes with the same features (tests compare the features).
+    """
     import pyogrio
 
     with atomic_path(path) as tmp:
