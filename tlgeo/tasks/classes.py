@@ -324,7 +324,7 @@ def chip_index(
 
     Returns:
         ``(chips, lost, size_px)``: tile-index rows (plus ``label_id``, ``class_name``, ``chip``) in the CRS of the
-        first scene; counts of points ``{"outside": …, "nodata": …}`` that got no chip; the chip edge in pixels.
+        first scene (``row``/``col`` hold the label's pixel, not a grid position); counts of points ``{"outside": …, "nodata": …}`` that got no chip; the chip edge in pixels.
     """
     import geopandas as gpd
     import pandas as pd
