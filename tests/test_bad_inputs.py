@@ -66,12 +66,10 @@ def world(tmp_path_factory) -> Path:
     )
     (d / "lat198.csv").write_text(header + row.format(id="v1", lat=198, lon=36.8, a=1))
     (d / "no_columns.csv").write_text("village_id,lat,lon\nv1,-1.28,36.82\n")
-    # a RoadRunner export whose rows all repeat one segment id
+    # a RoadRunner export whose rows all repeat one segment exactly (ids reused with other content are kept)
     rr = ["id,line,distance,iriXp,iriYp,iriZp,iriX,iriY,iriZ,filename,time,phoneID"]
-    for i in range(30):
-        x0 = 36.8 + 0.0003 * i
-        line = f"{{'type': 'LineString', 'coordinates': [[{x0:.6f}, -1.28], [{x0 + 0.0003:.6f}, -1.28]]}}"
-        rr.append(f'7,"{line}",33.4,1.{i % 7},0.5,2.{i % 5},0,0,0,20240610_7,{1718000000000 + 3000 * i},ab12')
+    line = "{'type': 'LineString', 'coordinates': [[36.800000, -1.28], [36.800300, -1.28]]}"
+    rr += [f'7,"{line}",33.4,1.2,0.5,2.3,0,0,0,20240610_7,1718000000000,ab12'] * 30
     (d / "rr_dups.csv").write_text("\n".join(rr) + "\n")
     return d
 
@@ -216,7 +214,7 @@ LABELS = [
     (
         "roads-duplicate-ids",
         "labels roads --log {d}/rr_dups.csv --out {d}/o.geojson",
-        ["29 duplicate segment ids dropped"],
+        ["29 rows repeating an earlier row"],
     ),
     (
         "roads-local-crs",

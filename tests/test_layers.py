@@ -53,3 +53,40 @@ def test_pages_stay_thin():
         assert len(text.splitlines()) <= 200, f"{page.name} is long: move logic into tlgeo/"
         for forbidden in ("rasterio.open", ".to_file(", "keras.", "import tensorflow"):
             assert forbidden not in text, f"{page.name} uses {forbidden}"
+
+
+def _imported_modules(path) -> set[str]:
+    """Full dotted names imported by a file (``import a.b``, ``from a.b import c``; inside functions too)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def test_runtime_modules_never_import_the_sample_generator():
+    """tlgeo.sample (the synthetic-world generator) is imported only by itself and by the `tlgeo sample` command."""
+    package = ROOT / "tlgeo"
+    allowed = {package / "cli.py"}
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in sorted(package.rglob("*.py"))
+        if (package / "sample") not in p.parents
+        and p not in allowed
+        and any(m == "tlgeo.sample" or m.startswith("tlgeo.sample.") for m in _imported_modules(p))
+    ]
+    assert offenders == []
+    assert not (package / "sample.py").exists() and not (package / "_synth.py").exists()
+
+
+def test_tasks_and_labels_import_no_framework():
+    code = (
+        "import sys, tlgeo.tasks; print(','.join(m for m in ('keras', 'tensorflow', 'streamlit') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == ""

@@ -18,12 +18,13 @@ from scipy import signal
 
 from tlgeo.config import DEFAULT_INDICATORS, load_settings
 from tlgeo.errors import ConfigError
-from tlgeo.sample import ROADRUNNER_COLUMNS, generate_sample_data
+from tlgeo.sample import ROADRUNNER_COLUMNS, SAMPLE_TASKS, generate_sample_data
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 ROADS = SAMPLE / "roads"
 VILLAGES = SAMPLE / "villages"
+LANDCOVER = SAMPLE / "landcover"
 SURFACES = ("good", "fair", "poor")
 
 
@@ -46,10 +47,16 @@ def _phone_logs() -> list[Path]:
     reason="byte identity is defined for x86-64 (numpy's AVX2 and AVX-512 kernels agree; ARM's do not)",
 )
 def test_regenerating_gives_byte_identical_files(tmp_path):
-    written = generate_sample_data(tmp_path, tasks=("roads", "villages"), seed=0)
+    written = generate_sample_data(tmp_path, tasks=SAMPLE_TASKS, seed=0)
     assert all(p.exists() and tmp_path in p.parents for p in written)
     assert _files(tmp_path) == _files(SAMPLE), "the generator writes other files than sample_data/ holds"
-    differ = [f for f in _files(SAMPLE) if _sha256(SAMPLE / f) != _sha256(tmp_path / f)]
+    # A GeoPackage is an SQLite file whose header records the version of the SQLite library that wrote it, and a
+    # process may load another libsqlite3 than GDAL's (e.g. Python's): compare what it holds, not its bytes.
+    differ = [f for f in _files(SAMPLE) if not f.endswith(".gpkg") and _sha256(SAMPLE / f) != _sha256(tmp_path / f)]
+    for f in (f for f in _files(SAMPLE) if f.endswith(".gpkg")):
+        ours, again = gpd.read_file(SAMPLE / f), gpd.read_file(tmp_path / f)
+        if not (ours.crs == again.crs and ours.equals(again)):
+            differ.append(f)
     assert not differ, (
         f"regenerated files differ from sample_data/: {differ}. If the generator changed on purpose, run "
         "`python -m tlgeo sample --out sample_data` and commit the result."
@@ -243,3 +250,53 @@ def test_villages_truth_one_per_tile_and_correlated():
     corr = vt[[f"{n}_level" for n in DEFAULT_INDICATORS]].corr(method="spearman")
     assert corr.loc["ASSET_level", "MSL_level"] > 0.3 and corr.loc["ASSET_level", "CHH_level"] > 0.4
     assert corr.loc["ASSET_level", "MSW_level"] < corr.loc["ASSET_level", "CHH_level"]
+
+
+# --------------------------------------------------------------------------------------------- landcover
+def test_landcover_scene_obeys_contract():
+    """6 bands, 16-bit, nodata (a wedge and a gap), UTM, band names; every class present."""
+    with rasterio.open(LANDCOVER / "imagery" / "scene.tif") as ds:
+        assert (ds.count, ds.dtypes[0], ds.nodata) == (6, "uint16", 0)
+        assert ds.crs.to_epsg() == 32633 and ds.res == (10.0, 10.0)
+        assert ds.descriptions == ("blue", "green", "red", "nir", "swir1", "swir2")
+        data = ds.read()
+        mask = ds.dataset_mask()
+    empty = (data == 0).all(axis=0)
+    assert 0.02 < empty.mean() < 0.2 and (mask[empty] == 0).all()
+    assert empty[0, -1] and not empty[-1, 0], "the nodata wedge sits at the top-right corner"
+    assert data[:, ~empty].max() > 3000, "16-bit reflectance, not 8-bit"
+
+
+def test_landcover_labels_and_settings():
+    import tomllib
+
+    labels = gpd.read_file(LANDCOVER / "labels.gpkg")
+    assert labels.crs.to_epsg() == 32633 and set(labels.geom_type) == {"Point"}
+    assert 300 <= len(labels) <= 600 and pd.api.types.is_string_dtype(labels["class"])
+    truth = pd.read_csv(LANDCOVER / "truth" / "labels_truth.csv")
+    assert list(truth["label_id"]) == list(labels["label_id"])
+    counts = truth["placement"].value_counts()
+    assert counts["edge"] >= 10 and counts["nodata"] >= 1 and counts["outside"] >= 1
+    settings = tomllib.loads((LANDCOVER / "tlgeo.toml").read_text(encoding="utf-8"))
+    assert settings["task"] == "classes"
+    assert settings["labels"] == {"file": "labels.gpkg", "column": "class"}
+    assert settings["tiles"]["bands"] == {"bands": [1, 2, 3, 4, 5, 6], "scaling": "percentile"}
+
+
+def test_landcover_pairs_differ_only_outside_the_visible_bands():
+    """Label-pixel means of RGB-identical pairs agree in blue/green/red within the patch-to-patch variation (±7 %
+    brightness per patch) and differ clearly in NIR."""
+    labels = gpd.read_file(LANDCOVER / "labels.gpkg")
+    truth = pd.read_csv(LANDCOVER / "truth" / "labels_truth.csv")
+    inside = labels[(truth["placement"] == "inside").to_numpy()]
+    with rasterio.open(LANDCOVER / "imagery" / "scene.tif") as ds:
+        values = np.array(list(ds.sample([(p.x, p.y) for p in inside.geometry])), dtype="float64")
+    means = (
+        pd.DataFrame(values, columns=["b", "g", "r", "nir", "swir1", "swir2"])
+        .groupby(inside["class"].to_numpy())
+        .mean()
+    )
+    for a, b in (("grassland", "cropland"), ("broadleaf_forest", "needleleaf_forest")):
+        rgb = (means.loc[a, ["b", "g", "r"]] - means.loc[b, ["b", "g", "r"]]).abs() / means.loc[a, ["b", "g", "r"]]
+        assert (rgb < 0.12).all(), (a, b, rgb.to_dict())
+        assert abs(means.loc[a, "nir"] - means.loc[b, "nir"]) / means.loc[a, "nir"] > 0.3

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from tlgeo import __version__
-from tlgeo.argtypes import OneLineParser, nonnegative_float, nonnegative_int, number, positive_float, positive_int
+from tlgeo.argtypes import OneLineParser, nonnegative_int, number, positive_int
 from tlgeo.errors import TlgeoError
 
 
@@ -34,16 +34,17 @@ def _print_table(rows: list[dict], columns: list[str] | None = None) -> None:
 def _add_sample(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sample", help="generate the bundled sample data (deterministic)")
     p.add_argument("--out", type=Path, default=Path("sample_data"), help="output folder (default: sample_data)")
-    p.add_argument("--task", choices=["roads", "villages", "all"], default="all")
+    p.add_argument("--task", choices=["roads", "villages", "landcover", "all"], default="all")
     p.add_argument("--seed", type=nonnegative_int(2**32 - 1), default=0)
+    p.add_argument("--overwrite", action="store_true", help="regenerate sample task folders that exist")
     p.set_defaults(func=_cmd_sample)
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     from tlgeo.sample import generate_sample_data
 
-    tasks = ("roads", "villages") if args.task == "all" else (args.task,)
-    written = generate_sample_data(args.out, tasks=tasks, seed=args.seed)
+    tasks = ("roads", "villages", "landcover") if args.task == "all" else (args.task,)
+    written = generate_sample_data(args.out, tasks=tasks, seed=args.seed, overwrite=args.overwrite)
     for path in written:
         print(path)
     return 0
@@ -67,7 +68,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     print(f"{'gpus':>13}: {', '.join(report.gpus) if report.gpus else 'none (training runs on the CPU)'}")
     print(f"{'cache':>13}: {cache_dir()}")
     data = args.data or Path(__file__).resolve().parent.parent / "sample_data"
-    for task in ("roads", "villages"):
+    for task in ("roads", "villages", "landcover"):
         folder = data / task
         n = len(list((folder / "imagery").glob("*.tif"))) if (folder / "imagery").is_dir() else 0
         state = f"{folder} ({n} scene(s))" if n else f"missing — run `python -m tlgeo sample --out {data}`"
@@ -112,53 +113,12 @@ def _cmd_imagenet(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------------- labels
 def _add_labels(sub: argparse._SubParsersAction) -> None:
+    from tlgeo.tasks import get_task, list_tasks
+
     p = sub.add_parser("labels", help="turn field data into labels")
     lsub = p.add_subparsers(dest="labels_kind", required=True)
-    r = lsub.add_parser("roads", help="phone vibration logs → roughness segments (→ labelled tiles)")
-    r.add_argument("--log", type=Path, nargs="+", required=True, help="raw phone logs and/or RoadRunner segment logs")
-    r.add_argument("--data", type=Path, default=None, help="task folder with imagery/ to label tiles")
-    r.add_argument("--out", type=Path, required=True, help="segments GeoJSON to write")
-    r.add_argument("--tiles-out", type=Path, default=None, help="labelled tile index GeoJSON (default: beside --out)")
-    r.add_argument("--min-speed", type=nonnegative_float(199), default=None, help="km/h (default 20)")
-    r.add_argument(
-        "--segment-length", type=positive_float(100_000), default=None, help="metres (default 50; at most 100 km)"
-    )
-    r.add_argument(
-        "--roughness", choices=["iri_proxy", "rms"], default=None, help="index used for classes (default iri_proxy)"
-    )
-    r.add_argument(
-        "--thresholds",
-        default=None,
-        help="absolute class boundaries, comma-separated (default: per-device quantiles)",
-    )
-    r.add_argument("--overwrite", action="store_true")
-    r.set_defaults(func=_cmd_labels_roads)
-    v = lsub.add_parser("villages", help="village indicators → per-tile multi-task labels")
-    v.add_argument("--indicators", type=Path, required=True, help="CSV, GeoJSON or GPKG of villages")
-    v.add_argument("--data", type=Path, required=True, help="task folder with imagery/")
-    v.add_argument("--out", type=Path, required=True, help="labelled tile index GeoJSON to write")
-    v.add_argument(
-        "--columns", default=None, help="indicator columns, comma-separated (default ASSET,BF,CHH,FC,MSL,MSW,LIT)"
-    )
-    v.add_argument(
-        "--weight-column",
-        default=None,
-        help="column weighting villages that share a tile, e.g. population ([villages] weight_column)",
-    )
-    v.add_argument("--overwrite", action="store_true")
-    v.set_defaults(func=_cmd_labels_villages)
-
-
-def _cmd_labels_roads(args: argparse.Namespace) -> int:
-    from tlgeo.labels.roads import run_labels_roads
-
-    return run_labels_roads(args)
-
-
-def _cmd_labels_villages(args: argparse.Namespace) -> int:
-    from tlgeo.labels.villages import run_labels_villages
-
-    return run_labels_villages(args)
+    for name in list_tasks():
+        get_task(name).add_labels_parser(lsub)
 
 
 # --------------------------------------------------------------------------------------------- train / compare / runs

@@ -2,7 +2,7 @@
 
 A task folder may hold a ``tlgeo.toml`` with the sections below; anything left out keeps its default::
 
-    task = "roads"              # or "villages"
+    task = "roads"              # or "villages", "classes": any name in tlgeo.tasks.list_tasks()
 
     [tiles]
     size = 64                   # tile edge in pixels when scenes are cut into a grid
@@ -18,6 +18,12 @@ A task folder may hold a ``tlgeo.toml`` with the sections below; anything left o
 
     [villages]
     indicators = ["ASSET", "BF", "CHH", "FC", "MSL", "MSW", "LIT"]
+
+    [labels]                    # read by the "classes" task (tlgeo.tasks.classes.ClassLabelConfig)
+    file = "labels.gpkg"
+    column = "class"
+
+Task names are checked by :func:`tlgeo.tasks.get_task` (config is the bottom layer and knows no task).
 """
 
 from __future__ import annotations
@@ -25,13 +31,13 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tlgeo._utils import from_dict
 from tlgeo.errors import ConfigError, DataFileError
 
 SETTINGS_FILE = "tlgeo.toml"
 SCALINGS = ("none", "percentile", "fixed")
-TASKS = ("roads", "villages")
 DEFAULT_INDICATORS = ("ASSET", "BF", "CHH", "FC", "MSL", "MSW", "LIT")
 INDICATOR_NAMES = {
     "ASSET": "household assets",
@@ -224,16 +230,26 @@ class VillageLabelConfig:
 
 @dataclass(frozen=True)
 class TaskSettings:
-    """Everything read from a task folder's ``tlgeo.toml`` (defaults where the file is silent)."""
+    """Everything read from a task folder's ``tlgeo.toml`` (defaults where the file is silent).
+
+    Attributes:
+        task: Registered task name (``tlgeo.tasks.list_tasks()``; checked when the task is looked up).
+        tiles: Tile or chip size and bands.
+        roads: ``[roads]`` section.
+        villages: ``[villages]`` section.
+        labels: ``[labels]`` table as written; the task that reads it turns it into its own settings dataclass
+            (``tlgeo.tasks.classes.ClassLabelConfig`` for ``classes``), so config stays free of task code.
+    """
 
     task: str = "roads"
     tiles: TileConfig = field(default_factory=TileConfig)
     roads: RoadLabelConfig = field(default_factory=RoadLabelConfig)
     villages: VillageLabelConfig = field(default_factory=VillageLabelConfig)
+    labels: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ConfigError(f"Unknown task {self.task!r}", hint=f"Use one of: {', '.join(TASKS)}.")
+        if not isinstance(self.task, str) or not self.task.strip():
+            raise ConfigError(f"task must be a task name, received {self.task!r}", hint="e.g. task = 'classes'.")
 
 
 def load_settings(taskdir: str | Path, task: str | None = None) -> TaskSettings:

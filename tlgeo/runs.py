@@ -77,6 +77,12 @@ class Run:
         return {k: list(v) for k, v in self.config["targets"].items()}
 
     @property
+    def ordered(self) -> dict[str, bool]:
+        """Target → whether its classes are ordered (runs saved before tasks said so: ordered)."""
+        saved = self.config.get("ordered") or {}
+        return {t: bool(saved.get(t, True)) for t in self.targets}
+
+    @property
     def tile_config(self) -> TileConfig:
         """Tile size, stride and bands the run was trained with."""
         from tlgeo._utils import from_dict
@@ -181,6 +187,7 @@ def save_run(result: TrainResult, data_settings, runs_dir: str | Path, *, extra:
     runs_dir.mkdir(parents=True, exist_ok=True)
     run_id = new_run_id(result.task, result.config.backbone, result.config.strategy)
     from tlgeo.backbones import backbone_info
+    from tlgeo.tasks import get_task
 
     info = backbone_info(result.config.backbone)
     config = {
@@ -190,7 +197,8 @@ def save_run(result: TrainResult, data_settings, runs_dir: str | Path, *, extra:
         "task": result.task,
         "targets": result.targets,
         "tiles": to_dict(data_settings.tiles),
-        "labels": to_dict(data_settings.roads if result.task == "roads" else data_settings.villages),
+        "labels": to_dict(get_task(result.task).label_settings(data_settings)),
+        "ordered": {t: result.ordered.get(t, True) for t in result.targets},
         "train": to_dict(result.config),
         "backbone": {
             "name": info.name,
@@ -286,8 +294,10 @@ def run_schema_problem(config: object, metrics: object) -> str | None:
             return f"config.json lacks {key!r}"
         if not isinstance(config[key], kind):
             return f"config.json {key!r} is {type(config[key]).__name__}, expected {kind.__name__}"
-    if config["task"] not in ("roads", "villages"):
-        return f"config.json task is {config['task']!r}, expected 'roads' or 'villages'"
+    from tlgeo.tasks import list_tasks
+
+    if config["task"] not in list_tasks():
+        return f"config.json task is {config['task']!r}, expected one of: {', '.join(list_tasks())}"
     if not config["targets"]:
         return "config.json 'targets' is empty"
     for target, classes in config["targets"].items():

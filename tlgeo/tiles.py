@@ -301,12 +301,7 @@ def read_tile(
         win = window
     else:
         win = Window(*[int(v) for v in window])
-    if (
-        win.col_off < 0
-        or win.row_off < 0
-        or win.col_off + win.width > info.width
-        or win.row_off + win.height > info.height
-    ):
+    if not window_overlaps(info, win):
         raise RasterError(
             f"Window {tuple(int(v) for v in (win.col_off, win.row_off, win.width, win.height))} lies outside "
             f"{info.path} ({info.width} × {info.height} px)",
@@ -347,8 +342,7 @@ def read_window_from(
     """
     shape = (out_size, out_size) if out_size else (int(win.height), int(win.width))
     unique = sorted(set(chosen))
-    data = ds.read(unique, window=win, out_shape=(len(unique), *shape), resampling=Resampling.bilinear)
-    masks = ds.read_masks(unique, window=win, out_shape=(len(unique), *shape), resampling=Resampling.nearest)
+    data, masks = _read_window(ds, info, unique, win, shape)
     pos = {b: i for i, b in enumerate(unique)}
     data = data[[pos[b] for b in chosen]]
     valid = np.all(masks > 0, axis=0)
@@ -367,6 +361,38 @@ def read_window_from(
         path=info.path,
         window=(int(win.col_off), int(win.row_off), int(win.width), int(win.height)),
     )
+
+
+def window_overlaps(info: RasterInfo, win: Window) -> bool:
+    """True when ``win`` shares at least one pixel with the raster (it may reach past the edges)."""
+    return (
+        win.col_off < info.width
+        and win.row_off < info.height
+        and win.col_off + win.width > 0
+        and win.row_off + win.height > 0
+        and win.width > 0
+        and win.height > 0
+    )
+
+
+def _read_window(
+    ds: rasterio.io.DatasetReader, info: RasterInfo, indexes: list[int], win: Window, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bands and masks of a window; a window reaching past the raster's edges is padded (masked, filled with nodata).
+
+    Chips centred on labels near a scene edge need such windows; grid windows never leave the raster.
+    """
+    inside = (
+        win.col_off >= 0
+        and win.row_off >= 0
+        and win.col_off + win.width <= info.width
+        and win.row_off + win.height <= info.height
+    )
+    kw = {} if inside else {"boundless": True}
+    fill = {} if inside else {"fill_value": info.nodata if info.nodata is not None else 0}
+    data = ds.read(indexes, window=win, out_shape=(len(indexes), *shape), resampling=Resampling.bilinear, **kw, **fill)
+    masks = ds.read_masks(indexes, window=win, out_shape=(len(indexes), *shape), resampling=Resampling.nearest, **kw)
+    return data, masks
 
 
 def iter_tiles(

@@ -287,7 +287,7 @@ class TrainResult:
 
     Attributes:
         config: The configuration actually used (``strategy`` resolved if it was ``auto``).
-        task: ``"roads"`` / ``"villages"``.
+        task: Registered task name (``tlgeo.tasks``).
         targets: Target → class names.
         folds: Per-fold outcomes.
         metrics: Summary (:func:`tlgeo.metrics.summarize_folds`) plus per-fold metrics.
@@ -298,6 +298,7 @@ class TrainResult:
         recommendation: The advisor's output when ``strategy="auto"``.
         timings: Seconds spent per stage.
         device: Device summary.
+        ordered: Target → whether its classes are ordered (from the task).
     """
 
     config: TrainConfig
@@ -312,6 +313,7 @@ class TrainResult:
     recommendation: Recommendation | None
     timings: dict[str, float]
     device: str
+    ordered: dict[str, bool] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------------------------- core
@@ -827,7 +829,9 @@ def train(
             )
             probs = _predict_probs(exp, tm, config, test_idx)
             per_target = {
-                t: classification_metrics(exp.targets.y[t][test_idx], probs[t], exp.targets.classes[t])
+                t: classification_metrics(
+                    exp.targets.y[t][test_idx], probs[t], exp.targets.classes[t], ordered=exp.data.is_ordered(t)
+                )
                 for t in exp.targets.names
             }
             metrics = combine_targets(per_target)
@@ -877,6 +881,7 @@ def train(
         recommendation=rec,
         timings={k: round(v, 2) for k, v in timings.items()},
         device=device,
+        ordered={t: data.is_ordered(t) for t in data.targets},
     )
 
 

@@ -12,9 +12,11 @@ from tlgeo.config import STRATEGIES, TrainConfig
 
 def add_train_arguments(p: argparse.ArgumentParser, *, compare: bool) -> None:
     """Arguments shared by ``train`` and ``compare`` (defaults from :class:`~tlgeo.config.TrainConfig`)."""
+    from tlgeo.tasks import list_tasks
+
     d = TrainConfig()
-    p.add_argument("--task", choices=["roads", "villages"], default=None, help="default: the task folder's tlgeo.toml")
-    p.add_argument("--data", type=Path, required=True, help="task folder (imagery/ + vibration/ or villages.*)")
+    p.add_argument("--task", choices=list_tasks(), default=None, help="default: the task folder's tlgeo.toml")
+    p.add_argument("--data", type=Path, required=True, help="task folder (imagery/ + the task's labels)")
     p.add_argument(
         "--backbone", default=d.backbone, help=f"registry name (default {d.backbone}); see `tlgeo backbones`"
     )
@@ -126,10 +128,10 @@ def run_train(args: argparse.Namespace) -> int:
     """``tlgeo train``: cross-validate, refit, save the run; the last line printed is the run folder."""
     from tlgeo.backbones import backbone_info
     from tlgeo.inputs import check_imagery_folder, check_training_imagery
-    from tlgeo.labels import load_task
     from tlgeo.metrics import format_mean_sd
     from tlgeo.outputs import check_output_folder
     from tlgeo.runs import clean_stale_temp, save_run
+    from tlgeo.tasks import load_task
     from tlgeo.train import train
 
     config = config_from_args(args)
@@ -166,9 +168,9 @@ def run_compare(args: argparse.Namespace) -> int:
     from tlgeo._utils import atomic_write_json, to_dict
     from tlgeo.errors import ConfigError
     from tlgeo.inputs import check_imagery_folder, check_training_imagery
-    from tlgeo.labels import load_task
     from tlgeo.metrics import format_mean_sd
     from tlgeo.outputs import check_outputs
+    from tlgeo.tasks import load_task
     from tlgeo.train import compare
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]

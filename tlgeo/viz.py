@@ -39,9 +39,17 @@ _MAP_WIDTH = 900
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def class_colors(classes: Sequence[str]) -> dict[str, str]:
-    """Colour of each class: good/fair/poor fixed, other ordered classes from a light-to-dark ramp."""
+def class_colors(classes: Sequence[str], *, ordered: bool = True) -> dict[str, str]:
+    """Colour of each class: good/fair/poor fixed, other ordered classes from a light-to-dark ramp.
+
+    Args:
+        classes: Class names in order.
+        ordered: ``False`` for unordered classes (land cover): distinct qualitative colours, never a ramp that
+            would suggest an order (``TaskData.is_ordered`` / ``Run.ordered`` say which).
+    """
     classes = [str(c) for c in classes]
+    if not ordered:
+        return {c: QUALITATIVE[i % len(QUALITATIVE)] for i, c in enumerate(classes)}
     if set(classes) <= set(CLASS_COLORS):
         return {c: CLASS_COLORS[c] for c in classes}
     if len(classes) <= len(LEVEL_COLORS):
@@ -289,6 +297,7 @@ def tiles_map(
     view: Sequence[float] | None = None,
     title: str | None = None,
     legend_title: str | None = None,
+    ordered: bool = True,
 ) -> go.Figure:
     """Tiles coloured by a categorical column (class names, or integer class indices mapped through ``classes``).
 
@@ -303,6 +312,7 @@ def tiles_map(
         basemap: ``"white-bg"`` (offline) or ``"open-street-map"``.
         title: Figure title.
         legend_title: Legend heading (default: ``column``).
+        ordered: The classes are ordered (a colour ramp) or not (qualitative colours); see :func:`class_colors`.
     """
     t = to_lonlat(tiles).reset_index(drop=True)
     values = t[column]
@@ -312,7 +322,7 @@ def tiles_map(
         values = pd.Series(np.where((idx >= 0) & (idx < len(names)), names[np.clip(idx, 0, len(names) - 1)], None))
     order = [str(c) for c in classes] if classes is not None else sorted(values.dropna().astype(str).unique())
     category = _category_series(values, order, missing or "__hidden__")
-    colors = dict(colors or class_colors(order))
+    colors = dict(colors or class_colors(order, ordered=ordered))
     if missing is None:
         keep = (category != "__hidden__").to_numpy()
         t, category = t[keep].reset_index(drop=True), category[keep].reset_index(drop=True)

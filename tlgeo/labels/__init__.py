@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tlgeo.config import TaskSettings, load_settings
+from tlgeo.config import TaskSettings
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -24,7 +24,7 @@ class TaskData:
     """A task folder turned into labelled tiles.
 
     Attributes:
-        task: ``"roads"`` or ``"villages"``.
+        task: Registered task name (``"roads"``, ``"villages"``, ``"classes"``; see :mod:`tlgeo.tasks`).
         settings: Settings used (from ``tlgeo.toml`` and defaults).
         tiles: Tile index (see :mod:`tlgeo.tiles`) plus one int column per target; ``-1`` where there is no label
             (undriven roads, missing indicator values, tiles without a village). Roads also carry ``roughness``
@@ -35,6 +35,9 @@ class TaskData:
         vectors: The field data as geometries in EPSG:4326: labelled road segments or villages.
         bins: Cut points used to make classes (per device for roads, per indicator for villages), saved with runs.
         network: Road lines of the task (``roads.geojson``), driven or not: where maps draw predicted quality.
+        ordered: Target → whether its classes have an order (good < fair < poor, levels 0 < 1 < 2). Ordered targets
+            get ``within_one`` and light-to-dark colour ramps; unordered ones (land-cover classes) do not. A target
+            missing here counts as ordered (runs saved before tasks said so).
     """
 
     task: str
@@ -45,6 +48,11 @@ class TaskData:
     vectors: gpd.GeoDataFrame | None = None
     bins: dict | None = None
     network: gpd.GeoDataFrame | None = None
+    ordered: dict[str, bool] = field(default_factory=dict)
+
+    def is_ordered(self, target: str) -> bool:
+        """Whether ``target``'s classes have an order."""
+        return bool(self.ordered.get(target, True))
 
     @property
     def multi_task(self) -> bool:
@@ -71,18 +79,17 @@ class TaskData:
 
 
 def load_task(taskdir: str | Path, task: str | None = None, settings: TaskSettings | None = None) -> TaskData:
-    """Read a task folder into labelled tiles.
+    """Read a task folder into labelled samples (the task is looked up in :mod:`tlgeo.tasks`).
 
     Args:
-        taskdir: Folder with ``imagery/`` and ``vibration/`` (roads) or ``villages.csv|geojson|gpkg`` (villages).
-        task: ``"roads"`` or ``"villages"``; default from ``tlgeo.toml`` (``task = …``), else ``"roads"``.
+        taskdir: Folder with ``imagery/`` and the task's labels (``vibration/``, ``villages.*``, a labels file…).
+        task: A registered task name (``tlgeo.tasks.list_tasks()``); default from ``tlgeo.toml`` (``task = …``),
+            else ``"roads"``.
         settings: Use these settings instead of reading ``tlgeo.toml``.
+
+    Raises:
+        ConfigError: An unknown task (one line naming the known ones).
     """
-    settings = settings or load_settings(taskdir, task=task)
-    if settings.task == "roads":
-        from tlgeo.labels.roads import load_roads_task
+    from tlgeo.tasks import load_task as _load
 
-        return load_roads_task(taskdir, settings)
-    from tlgeo.labels.villages import load_villages_task
-
-    return load_villages_task(taskdir, settings)
+    return _load(taskdir, task=task, settings=settings)

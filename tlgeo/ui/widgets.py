@@ -16,6 +16,7 @@ import streamlit as st
 
 from tlgeo.config import INDICATOR_NAMES, TrainConfig
 from tlgeo.metrics import SUMMARY_METRICS, format_mean_sd
+from tlgeo.tasks import get_task
 from tlgeo.transfer import STRATEGY_DESCRIPTIONS, TRAINABLE, recommend_strategy
 from tlgeo.ui import cache, state, uploads
 from tlgeo.ui.errors import ui_errors
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
     from tlgeo.runs import Run
     from tlgeo.transfer import Recommendation
 
-TASK_NAMES = {"roads": "Road quality (phone vibration)", "villages": "Village indicators (census)"}
+#: Tasks the dashboard has upload widgets and map layers for (titles from the task registry; ``classes``: later).
+UI_TASKS = ("roads", "villages")
+TASK_NAMES = {name: get_task(name).title for name in UI_TASKS}
 IMG_SIZES = (64, 96, 128, 160, 224)
 #: plotly config of charts (maps keep their toolbar for zooming).
 CHART_CONFIG = {"displayModeBar": False}

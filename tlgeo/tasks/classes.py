@@ -1,0 +1,628 @@
+"""Task ``classes``: your own labels — any vector file with a class column → chips centred on each label.
+
+Settings contract (``tlgeo.toml`` of a task folder holding ``imagery/`` and the labels file)::
+
+    task = "classes"
+    [labels]
+    file = "labels.gpkg"      # or .geojson/.json/.shp/.fgb, or .csv with lat/lon (or x/y + crs = "EPSG:…")
+    column = "class"          # class column: text or integer
+    # ordered = false         # classes have an order (adds within_one, ordered colour ramps)
+    # classes = ["water", …]  # class order; labels of other classes are dropped (reported)
+    # min_class_samples = 5   # classes with fewer usable labels are rare …
+    # rare = "refuse"         # … and refused (default), "drop"ped or "merge"d into "other"
+    # chip_m = 30             # chip edge in metres instead of [tiles] size in pixels
+    # polygon_chips = "representative"   # or "grid": several chips inside a large polygon
+    # grid_spacing_m = 60     # grid step for polygon_chips = "grid" (default: the chip edge)
+    # crs = "EPSG:32633"      # CRS of x/y columns of a CSV
+    # id_column = "id"        # label identifier (default: row number)
+    [tiles]
+    size = 16                 # chip edge in pixels, centred on each label
+    [tiles.bands]
+    bands = [1, 2, 3]
+    scaling = "percentile"
+
+**Samples.** Every label becomes one chip (a ``size`` × ``size`` window) centred on its point: a point as it is,
+a line at its midpoint, a polygon at its representative point (or, with ``polygon_chips = "grid"``, at every grid
+point inside it). Chips are rows of the tile index (``tile_id``, ``path``, ``window``, footprint ``geometry``, the
+target column), so spatial folds, training and prediction need nothing new; two labels in one grid cell are two
+chips. A chip reaching past a scene edge is read padded and masked. A label whose pixel is nodata, or that lies
+outside every scene, is counted in the report and left out. Prediction on a scene uses grid windows of the chip
+size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tlgeo._utils import check_file, from_dict
+from tlgeo.argtypes import positive_float, positive_int
+from tlgeo.config import TaskSettings, load_settings
+from tlgeo.errors import ConfigError, DataFileError, GeoreferenceError, LabelError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from tlgeo.labels import TaskData
+
+LABEL_FILES = ("labels.gpkg", "labels.geojson", "labels.json", "labels.fgb", "labels.shp", "labels.csv")
+VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".fgb", ".shp")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
+RARE_CHOICES = ("refuse", "drop", "merge")
+POLYGON_CHIPS = ("representative", "grid")
+OTHER = "other"
+_LATLON = {"lat": ("lat", "latitude"), "lon": ("lon", "lng", "long", "longitude")}
+_XY = {"x": ("x", "easting"), "y": ("y", "northing")}
+#: Columns of the chip index besides the tile-index columns.
+EXTRA_COLUMNS = ("label_id", "class_name")
+
+
+@dataclass(frozen=True)
+class ClassLabelConfig:
+    """The ``[labels]`` section of a ``classes`` task (see the module docstring for the contract).
+
+    Attributes:
+        file: Labels file, relative to the task folder (default: the first of :data:`LABEL_FILES` there).
+        column: Class column (text or integer).
+        ordered: The classes have an order (listed in ``classes`` order, or sorted).
+        classes: Class order; labels of other classes are dropped (reported). Default: sorted values.
+        min_class_samples: A class with fewer usable labels than this is rare.
+        rare: ``"refuse"`` (error naming the fix), ``"drop"`` or ``"merge"`` (into ``"other"``).
+        chip_m: Chip edge in metres, converted to pixels at the first scene's resolution (one chip size for every
+            scene, as the network needs); overrides ``[tiles] size``.
+        polygon_chips: ``"representative"`` (one chip per polygon) or ``"grid"`` (a chip at every grid point inside).
+        grid_spacing_m: Grid step for ``polygon_chips = "grid"`` (default: the chip edge in metres).
+        crs: CRS of ``x``/``y`` columns in a CSV (``lat``/``lon`` are EPSG:4326).
+        id_column: Column identifying each label (default: its row number).
+    """
+
+    file: str | None = None
+    column: str = "class"
+    ordered: bool = False
+    classes: tuple[str, ...] | None = None
+    min_class_samples: int = 5
+    rare: str = "refuse"
+    chip_m: float | None = None
+    polygon_chips: str = "representative"
+    grid_spacing_m: float | None = None
+    crs: str | None = None
+    id_column: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.rare not in RARE_CHOICES:
+            raise ConfigError(
+                f"[labels] rare = {self.rare!r} is unknown", hint=f"Use one of: {', '.join(RARE_CHOICES)}."
+            )
+        if self.polygon_chips not in POLYGON_CHIPS:
+            raise ConfigError(
+                f"[labels] polygon_chips = {self.polygon_chips!r} is unknown",
+                hint=f"Use one of: {', '.join(POLYGON_CHIPS)}.",
+            )
+        if self.min_class_samples < 1:
+            raise ConfigError(f"[labels] min_class_samples must be at least 1, received {self.min_class_samples}")
+        for name in ("chip_m", "grid_spacing_m"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"[labels] {name} must be > 0 metres, received {value!r}")
+        if not str(self.column).strip():
+            raise ConfigError("[labels] column is empty", hint="Name the class column, e.g. column = 'class'.")
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            raise ConfigError(f"[labels] classes lists a class twice: {list(self.classes)!r}")
+
+
+# --------------------------------------------------------------------------------------------- reading labels
+def _class_text(values) -> np.ndarray:
+    """Class values as text: integers (also integer-valued floats) without a decimal point, text stripped."""
+    import pandas as pd
+
+    out = []
+    for v in values:
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+            out.append(None)
+        elif isinstance(v, (bool, np.bool_)):
+            out.append(str(v).lower())
+        elif isinstance(v, (int, np.integer)):
+            out.append(str(int(v)))
+        elif isinstance(v, (float, np.floating)):
+            out.append(str(int(v)) if float(v).is_integer() else str(v))
+        else:
+            text = str(v).strip()
+            out.append(text or None)
+    return np.asarray(out, dtype=object)
+
+
+def read_class_labels(path: str | Path, config: ClassLabelConfig | None = None) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Read a labels file with its class column.
+
+    Args:
+        path: GeoPackage, GeoJSON, Shapefile, FlatGeobuf (anything pyogrio reads), or CSV with ``lat``/``lon``
+            (EPSG:4326) or ``x``/``y`` (CRS from ``config.crs``).
+        config: Column names and CRS.
+
+    Returns:
+        ``(labels, report)``: a GeoDataFrame in the file's CRS with ``label_id`` (text), ``class_name`` (text) and
+        the geometry; rows without a class or a geometry are dropped and counted in ``report``.
+
+    Raises:
+        DataFileError: Missing, empty or unreadable file.
+        GeoreferenceError: A vector file without a CRS.
+        ConfigError: A CSV with x/y and no ``crs`` setting.
+        LabelError: The class column is missing (the columns there are named), or no row is usable.
+    """
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    from tlgeo.labels._common import check_lat_lon, find_columns, numeric_column, read_table
+
+    cfg = config or ClassLabelConfig()
+    path = check_file(path, "Labels file")
+    name = path.name.lower()
+    report: list[str] = []
+    if name.endswith(CSV_SUFFIXES):
+        table = read_table(path, what="Labels file", str_columns=[cfg.column], report=report)
+        columns = [str(c) for c in table.columns]
+        latlon = find_columns(columns, _LATLON)
+        xy = find_columns(columns, _XY)
+        if latlon["lat"] and latlon["lon"]:
+            lat = numeric_column(table[latlon["lat"]], latlon["lat"], path.name, path=path)
+            lon = numeric_column(table[latlon["lon"]], latlon["lon"], path.name, path=path)
+            check_lat_lon(lat, lon, path.name, path=path)
+            crs, xs, ys = "EPSG:4326", lon, lat
+        elif xy["x"] and xy["y"]:
+            if not cfg.crs:
+                raise ConfigError(
+                    f"{path} has x/y columns but no CRS is given for them",
+                    hint='Set crs = "EPSG:…" in [labels] of tlgeo.toml (or --crs EPSG:…), or give lat/lon columns.',
+                )
+            xs = numeric_column(table[xy["x"]], xy["x"], path.name, path=path)
+            ys = numeric_column(table[xy["y"]], xy["y"], path.name, path=path)
+            crs = cfg.crs
+        else:
+            raise LabelError(
+                f"{path} has no coordinate columns (found {', '.join(columns[:20])})",
+                hint="Add lat and lon columns (WGS84 degrees), or x and y with crs = … in [labels].",
+                path=path,
+            )
+        ok = np.isfinite(xs) & np.isfinite(ys)
+        geometry = np.where(ok, shapely.points(np.nan_to_num(xs), np.nan_to_num(ys)), None)
+        try:
+            gdf = gpd.GeoDataFrame(table, geometry=list(geometry), crs=crs)
+        except Exception as exc:  # pyproj's CRSError for a crs setting it cannot parse
+            raise ConfigError(
+                f"[labels] crs = {crs!r} is not a CRS pyproj knows ({exc})", hint="e.g. EPSG:32633."
+            ) from exc
+    elif name.endswith(VECTOR_SUFFIXES):
+        try:
+            gdf = gpd.read_file(path, engine="pyogrio")
+        except Exception as exc:  # pyogrio raises its own error types for unreadable files
+            raise DataFileError(
+                f"{path} is not a readable vector file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+                hint="Export the labels again as GeoPackage, GeoJSON, Shapefile or FlatGeobuf.",
+                path=path,
+            ) from exc
+        if gdf.crs is None:
+            raise GeoreferenceError(
+                f"{path} has no CRS", hint="Save it with a CRS (GeoJSON is EPSG:4326 by definition).", path=path
+            )
+        columns = [str(c) for c in gdf.columns if c != gdf.geometry.name]
+    else:
+        raise DataFileError(
+            f"{path} is not a labels file tlgeo reads (suffix {path.suffix!r})",
+            hint=f"Use one of: {', '.join(VECTOR_SUFFIXES + CSV_SUFFIXES)}.",
+            path=path,
+        )
+    if cfg.column not in gdf.columns:
+        raise LabelError(
+            f"{path} has no class column {cfg.column!r}; its columns are: {', '.join(columns[:30])}",
+            hint="Name the class column with column = … in [labels] of tlgeo.toml (or --column NAME).",
+            path=path,
+        )
+    if cfg.id_column and cfg.id_column not in gdf.columns:
+        raise LabelError(
+            f"{path} has no id column {cfg.id_column!r}; its columns are: {', '.join(columns[:30])}",
+            hint="Fix id_column in [labels] or leave it out (labels are then numbered by row).",
+            path=path,
+        )
+    ids = (
+        gdf[cfg.id_column].astype(str).to_numpy()
+        if cfg.id_column
+        else np.asarray([f"l{i:05d}" for i in range(len(gdf))])
+    )
+    if cfg.id_column and len(set(ids)) != len(ids):
+        dup = pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]
+        raise LabelError(
+            f"{path}: id column {cfg.id_column!r} holds {dup!r} more than once",
+            hint="Give every label its own id, or leave id_column out (labels are then numbered by row).",
+            path=path,
+        )
+    out = gpd.GeoDataFrame(
+        {"label_id": ids, "class_name": _class_text(gdf[cfg.column].to_numpy())},
+        geometry=gdf.geometry.values,
+        crs=gdf.crs,
+    )
+    no_class = out["class_name"].isna().to_numpy()
+    no_geom = (out.geometry.isna() | out.geometry.is_empty).to_numpy()
+    if no_class.any():
+        report.append(f"{path.name}: {int(no_class.sum()):,} label(s) without a value in {cfg.column!r} left out")
+    if (no_geom & ~no_class).any():
+        report.append(f"{path.name}: {int((no_geom & ~no_class).sum()):,} label(s) without geometry left out")
+    out = out[~no_class & ~no_geom].reset_index(drop=True)
+    if out.empty:
+        raise LabelError(
+            f"{path} holds no label with both a geometry and a value in {cfg.column!r}",
+            hint="Check the class column and the geometries.",
+            path=path,
+        )
+    return out, report
+
+
+def label_points(labels: gpd.GeoDataFrame, config: ClassLabelConfig, chip_m: float) -> gpd.GeoDataFrame:
+    """One point per chip: points as they are, line midpoints, polygon representative points (or a grid inside).
+
+    Args:
+        labels: From :func:`read_class_labels`, in a projected CRS (metres).
+        config: ``polygon_chips`` and ``grid_spacing_m``.
+        chip_m: Chip edge in metres (the default grid step).
+
+    Returns:
+        Point GeoDataFrame with ``label_id``, ``class_name`` and ``chip`` (0, 1, … per label; > 0 only for grids).
+    """
+    import geopandas as gpd
+    import shapely
+
+    geoms = labels.geometry.values
+    kinds = labels.geom_type.to_numpy()
+    rows_idx: list[int] = []
+    points: list = []
+    chips: list[int] = []
+    step = config.grid_spacing_m or chip_m
+    for i, (geom, kind) in enumerate(zip(geoms, kinds, strict=True)):
+        if kind == "Point":
+            pts = [geom]
+        elif kind == "LineString":
+            pts = [geom.interpolate(0.5, normalized=True)]
+        elif kind in ("Polygon", "MultiPolygon") and config.polygon_chips == "grid":
+            x0, y0, x1, y1 = geom.bounds
+            xs = np.arange(x0 + step / 2, x1, step)
+            ys = np.arange(y1 - step / 2, y0, -step)
+            gx, gy = np.meshgrid(xs, ys)
+            cand = shapely.points(gx.ravel(), gy.ravel())
+            pts = list(cand[shapely.contains(geom, cand)]) or [geom.representative_point()]
+        else:  # polygons, multi-geometries, collections
+            pts = [geom.representative_point()]
+        for j, p in enumerate(pts):
+            rows_idx.append(i)
+            points.append(p)
+            chips.append(j)
+    sel = labels.iloc[rows_idx]
+    return gpd.GeoDataFrame(
+        {"label_id": sel["label_id"].to_numpy(), "class_name": sel["class_name"].to_numpy(), "chip": chips},
+        geometry=points,
+        crs=labels.crs,
+    )
+
+
+# --------------------------------------------------------------------------------------------- chips
+def _sort_classes(names) -> list[str]:
+    names = sorted(set(names))
+    try:
+        return sorted(names, key=float)
+    except ValueError:
+        return names
+
+
+def chip_index(
+    imagery: str | Path, points: gpd.GeoDataFrame, size: int | None, chip_m: float | None
+) -> tuple[gpd.GeoDataFrame, dict[str, int], int]:
+    """Chips of ``size`` px (or ``chip_m`` metres) centred on each point, on the first scene with data there.
+
+    Returns:
+        ``(chips, lost, size_px)``: tile-index rows (plus ``label_id``, ``class_name``, ``chip``) in the CRS of the
+        first scene (``row``/``col`` hold the label's pixel, not a grid position); counts of points ``{"outside": …, "nodata": …}`` that got no chip; the chip edge in pixels.
+    """
+    import geopandas as gpd
+    import pandas as pd
+    import rasterio
+    from rasterio.windows import Window
+    from shapely.geometry import box
+
+    from tlgeo.tiles import INDEX_COLUMNS, find_rasters, raster_info
+
+    files = find_rasters(imagery)
+    infos = [raster_info(f) for f in files]
+    stems = [f.stem for f in files]
+    dup = {s for s in stems if stems.count(s) > 1}
+    if chip_m is not None:
+        size = max(8, round(chip_m / _resolution_m(infos[0])))
+    assert size is not None
+    half = size // 2
+    todo = np.ones(len(points), dtype=bool)
+    inside_any = np.zeros(len(points), dtype=bool)
+    frames = []
+    index_crs = infos[0].crs
+    for f, info in zip(files, infos, strict=True):
+        if not todo.any():
+            break
+        source = f"{f.parent.name}_{f.stem}" if f.stem in dup else f.stem
+        pts = points.to_crs(info.crs) if points.crs != info.crs else points
+        inv = ~info.transform
+        cols, rows = inv * (pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy())
+        cols, rows = np.floor(cols).astype("int64"), np.floor(rows).astype("int64")
+        inside = todo & (cols >= 0) & (rows >= 0) & (cols < info.width) & (rows < info.height)
+        inside_any |= inside
+        recs = []
+        with rasterio.open(info.path) as ds:
+            for i in np.flatnonzero(inside):
+                c, r = int(cols[i]), int(rows[i])
+                if not ds.dataset_mask(window=Window(c, r, 1, 1))[0, 0]:
+                    continue  # nodata under the label: another scene may have data there
+                todo[i] = False
+                window = (c - half, r - half, size, size)
+                t = rasterio.windows.transform(Window(*window), info.transform)
+                x0, y0 = t @ (0, 0)
+                x1, y1 = t @ (size, size)
+                lid, chip = str(pts["label_id"].iloc[i]), int(pts["chip"].iloc[i])
+                recs.append(
+                    {
+                        "tile_id": f"{source}_{lid}" + (f"_g{chip}" if chip else ""),
+                        "path": str(info.path),
+                        "window": window,
+                        "source": source,
+                        "row": r,
+                        "col": c,
+                        "crs": info.crs.to_string(),
+                        "geometry": box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)),
+                        "label_id": lid,
+                        "class_name": pts["class_name"].iloc[i],
+                        "chip": chip,
+                    }
+                )
+        frame = gpd.GeoDataFrame(
+            recs, columns=[*INDEX_COLUMNS, *EXTRA_COLUMNS, "chip"], geometry="geometry", crs=info.crs
+        )
+        if info.crs != index_crs:
+            frame = frame.to_crs(index_crs)
+        frames.append(frame)
+    chips = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=index_crs)
+    lost = {"outside": int((~inside_any).sum()), "nodata": int((inside_any & todo).sum())}
+    return chips, lost, size
+
+
+def _apply_rare(chips: gpd.GeoDataFrame, cfg: ClassLabelConfig, where: str, report: list[str]) -> gpd.GeoDataFrame:
+    counts = chips.groupby("label_id")["class_name"].first().value_counts()
+    rare = {c: int(n) for c, n in counts.items() if n < cfg.min_class_samples}
+    if not rare:
+        return chips
+    shown = ", ".join(f"{c!r} ({n})" for c, n in sorted(rare.items(), key=lambda kv: kv[1]))
+    if cfg.rare == "refuse":
+        raise LabelError(
+            f"{where}: {len(rare)} class(es) have fewer than {cfg.min_class_samples} usable labels: {shown}",
+            hint='Set rare = "drop" or rare = "merge" in [labels] of tlgeo.toml (or --rare drop|merge), or lower '
+            "min_class_samples (--min-class-samples).",
+        )
+    mask = chips["class_name"].isin(list(rare))
+    if cfg.rare == "drop":
+        report.append(f"rare classes dropped (< {cfg.min_class_samples} labels): {shown}")
+        return chips[~mask].reset_index(drop=True)
+    chips = chips.copy()
+    chips.loc[mask, "class_name"] = OTHER
+    report.append(f"rare classes merged into {OTHER!r} (< {cfg.min_class_samples} labels): {shown}")
+    return chips
+
+
+def class_chips(
+    taskdir: str | Path, settings: TaskSettings, labels_file: str | Path | None = None
+) -> tuple[gpd.GeoDataFrame, list[str], list[str], gpd.GeoDataFrame, int, list[str]]:
+    """Labels file + imagery → chip index with an integer target column.
+
+    Returns:
+        ``(chips, classes, report, vectors, size_px, target)``: ``vectors`` are the labels (EPSG:4326) with a
+        ``status`` (``used``, ``outside imagery``, ``no valid pixel``, ``dropped``).
+
+    Raises:
+        LabelError: Fewer than 2 classes, rare classes (with ``rare = "refuse"``), or no label on the imagery.
+    """
+    from tlgeo.labels._common import plural
+    from tlgeo.tiles import INDEX_COLUMNS
+
+    taskdir = Path(taskdir)
+    cfg = class_config(settings)
+    path = Path(labels_file) if labels_file is not None else find_label_file(taskdir, cfg)
+    labels, report = read_class_labels(path, cfg)
+    where = path.name
+    n_read = len(labels)
+    first_scene = _first_scene_crs(taskdir / "imagery")
+    work_crs = first_scene if first_scene.is_projected else labels.to_crs(4326).estimate_utm_crs()
+    labels_m = labels.to_crs(work_crs)
+    chip_m = cfg.chip_m or settings.tiles.size * _first_resolution_m(taskdir / "imagery")
+    points = label_points(labels_m, cfg, chip_m)
+    chips, lost, size = chip_index(
+        taskdir / "imagery", points, settings.tiles.size if not cfg.chip_m else None, cfg.chip_m
+    )
+    if lost["outside"]:
+        report.append(f"{where}: {plural(lost['outside'], 'label')} outside all imagery left out")
+    if lost["nodata"]:
+        report.append(f"{where}: {plural(lost['nodata'], 'label')} with no valid pixel under them (nodata) left out")
+    if chips.empty:
+        raise LabelError(
+            f"{where}: none of its {plural(n_read, 'label')} lies on valid pixels of the imagery in {taskdir / 'imagery'}",
+            hint="Check that the labels and the imagery cover the same area (and the CRS of the labels).",
+            path=path,
+        )
+    if cfg.classes is not None:
+        known = chips["class_name"].isin(list(cfg.classes))
+        if (~known).any():
+            other = _sort_classes(chips.loc[~known, "class_name"])
+            report.append(
+                f"{where}: {plural(int((~known).sum()), 'chip')} of classes not in [labels] classes left out: {', '.join(other[:10])}"
+            )
+            chips = chips[known].reset_index(drop=True)
+    chips = _apply_rare(chips, cfg, where, report)
+    present = set(chips["class_name"])
+    if cfg.classes is not None:
+        classes = [c for c in cfg.classes if c in present] + (
+            [OTHER] if OTHER in present and OTHER not in cfg.classes else []
+        )
+    else:
+        classes = _sort_classes(present)
+        if OTHER in classes:
+            classes = [c for c in classes if c != OTHER] + [OTHER]
+    if len(classes) < 2:
+        raise LabelError(
+            f"{where}: column {cfg.column!r} holds only one class ({', '.join(map(repr, classes)) or 'none'}) on the imagery",
+            hint="A classifier needs at least 2 classes: choose another column (column = … in [labels], --column).",
+            path=path,
+        )
+    target = cfg.column if cfg.column not in (*INDEX_COLUMNS, *EXTRA_COLUMNS, "chip") else f"{cfg.column}_class"
+    chips[target] = chips["class_name"].map({c: i for i, c in enumerate(classes)}).astype("int64")
+    used = set(chips["label_id"])
+    counts = chips.groupby("class_name").size()
+    report.append(
+        f"{where}: {plural(len(used), 'label')} of {n_read:,} → {plural(len(chips), 'chip')} of {size} px; "
+        + ", ".join(f"{c} {int(counts.get(c, 0))}" for c in classes)
+    )
+    vectors = labels.to_crs(4326)
+    vectors["status"] = np.where(vectors["label_id"].isin(used), "used", "left out")
+    return chips, classes, report, vectors, size, [target]
+
+
+def class_config(settings: TaskSettings) -> ClassLabelConfig:
+    """The ``[labels]`` section of ``settings`` as a :class:`ClassLabelConfig` (validated)."""
+    return from_dict(ClassLabelConfig, settings.labels, where="tlgeo.toml [labels]")
+
+
+def find_label_file(taskdir: Path, cfg: ClassLabelConfig) -> Path:
+    """The labels file named by ``[labels] file`` (relative to the task folder), else the first of LABEL_FILES.
+
+    Raises:
+        DataFileError: The file named does not exist, or there is no labels file.
+    """
+    if cfg.file:
+        path = Path(cfg.file)
+        path = path if path.is_absolute() else taskdir / path
+        return check_file(path, "Labels file")
+    for name in LABEL_FILES:
+        if (taskdir / name).is_file():
+            return taskdir / name
+    raise DataFileError(
+        f"No labels file in {taskdir}",
+        hint=f"Name it with file = … in [labels] of tlgeo.toml, or add one of: {', '.join(LABEL_FILES)}.",
+        path=taskdir,
+    )
+
+
+def _first_scene_crs(imagery: Path):
+    from tlgeo.tiles import find_rasters, raster_info
+
+    return raster_info(find_rasters(imagery)[0]).crs
+
+
+def _first_resolution_m(imagery: Path) -> float:
+    from tlgeo.tiles import find_rasters, raster_info
+
+    return _resolution_m(raster_info(find_rasters(imagery)[0]))
+
+
+def _resolution_m(info) -> float:
+    """Pixel size of a raster in metres (degrees of a geographic CRS taken at the scene's latitude)."""
+    if info.crs.is_projected:
+        return info.resolution * float(info.crs.linear_units_factor[1])
+    lat = (info.bounds[1] + info.bounds[3]) / 2
+    return info.resolution * 111_320.0 * (1.0 + math.cos(math.radians(lat))) / 2  # mean of x and y metres
+
+
+# --------------------------------------------------------------------------------------------- the task
+class ClassesTask:
+    """Your own labels: a class column of any vector file (settings section ``[labels]``)."""
+
+    name = "classes"
+    title = "Your own classes (any vector labels)"
+    target_kind = "categorical"
+    section = "labels"
+
+    def label_settings(self, settings: TaskSettings) -> ClassLabelConfig:
+        """The ``[labels]`` settings."""
+        return class_config(settings)
+
+    def find_labels(self, taskdir: Path) -> list[Path]:
+        """The labels file of a task folder."""
+        settings = load_settings(taskdir, task=self.name)
+        return [find_label_file(Path(taskdir), class_config(settings))]
+
+    def load(self, taskdir: Path, settings: TaskSettings) -> TaskData:
+        """Chips centred on every label; ``tiles.size`` in the returned settings is the chip edge in pixels."""
+        from tlgeo.labels import TaskData
+
+        cfg = class_config(settings)
+        chips, classes, report, vectors, size, (target,) = class_chips(taskdir, settings)
+        if size != settings.tiles.size:
+            settings = dataclasses.replace(settings, tiles=dataclasses.replace(settings.tiles, size=size, stride=None))
+        return TaskData(
+            task=self.name,
+            settings=settings,
+            tiles=chips,
+            targets={target: classes},
+            report=report,
+            vectors=vectors,
+            ordered={target: bool(cfg.ordered)},
+        )
+
+    def add_labels_parser(self, subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        """``tlgeo labels classes``."""
+        d = ClassLabelConfig()
+        p = subparsers.add_parser("classes", help="any labels file with a class column → chips centred on each label")
+        p.add_argument("--labels", type=Path, required=True, help="GPKG, GeoJSON, Shapefile, FlatGeobuf or CSV")
+        p.add_argument("--column", required=True, help="class column (text or integer)")
+        p.add_argument("--data", type=Path, required=True, help="task folder with imagery/ (and tlgeo.toml)")
+        p.add_argument("--out", type=Path, required=True, help="chip index GeoJSON to write")
+        p.add_argument("--crs", default=None, help="CRS of x/y columns of a CSV, e.g. EPSG:32633")
+        p.add_argument(
+            "--chip-size", type=positive_int(100_000), default=None, help="chip edge in pixels (default: [tiles] size)"
+        )
+        p.add_argument(
+            "--chip-m", type=positive_float(1e7), default=None, help="chip edge in metres (instead of --chip-size)"
+        )
+        p.add_argument(
+            "--min-class-samples", type=positive_int(10**9), default=None, help=f"default {d.min_class_samples}"
+        )
+        p.add_argument("--rare", choices=RARE_CHOICES, default=None, help=f"rare classes (default {d.rare})")
+        p.add_argument("--polygon-chips", choices=POLYGON_CHIPS, default=None, help=f"default {d.polygon_chips}")
+        p.add_argument("--overwrite", action="store_true")
+        p.set_defaults(func=run_labels_classes)
+        return p
+
+
+def run_labels_classes(args: argparse.Namespace) -> int:
+    """``python -m tlgeo labels classes``: labels file + imagery → chip index GeoJSON (checked before writing)."""
+    from tlgeo.export import write_geojson
+    from tlgeo.inputs import check_imagery_folder
+    from tlgeo.labels._common import plural
+    from tlgeo.outputs import check_outputs
+
+    out = Path(args.out)
+    check_outputs({"--out": out}, overwrite=args.overwrite)
+    settings = load_settings(args.data, task="classes")
+    check_imagery_folder(Path(args.data) / "imagery")
+    table = dict(settings.labels or {})
+    table.update({"file": str(Path(args.labels).resolve()), "column": args.column})
+    for key in ("crs", "chip_m", "min_class_samples", "rare", "polygon_chips"):
+        value = getattr(args, key, None)
+        if value is not None:
+            table[key] = value
+    tiles = settings.tiles
+    if args.chip_size is not None:
+        tiles = dataclasses.replace(tiles, size=args.chip_size)
+    settings = dataclasses.replace(settings, labels=table, tiles=tiles)
+    chips, classes, report, _, size, (target,) = class_chips(args.data, settings, labels_file=args.labels)
+    for line in report:
+        print(line)
+    write_geojson(chips, out, overwrite=args.overwrite)
+    print(f"wrote {out} ({plural(len(chips), 'chip')} of {size} px, {len(classes)} classes in {target!r})")
+    return 0
