@@ -415,4 +415,4 @@ def test_single_band_and_six_band_training_build_matching_models(tmp_path):
     six = BandConfig(bands=[1, 2, 3, 4, 4, 4], names=NAMES6, scaling="fixed", value_range=[0, 4095])
     task6, _, _ = _multiband_task(tmp_path / "six", n=6, bands=six)
     result6 = train(task6, FAST)
-    assert result6.model.input_shape[-1] == 6 and result6.config.first_conv == "rgb_mean"
+    assert result6.model.input_shape[-1] == 6 and result6.config.first_conv == "cyclic"  # auto, resolved and saved

@@ -15,9 +15,12 @@ The preprocessing layer works per channel: channel c gets the ImageNet normalisa
 from (``M`` with rows normalised to sum 1; mean values for channels that mix all three). Other per-channel vectors
 before the first convolution (the ``Normalization`` inside Keras' EfficientNet) are mixed the same way.
 
-``auto`` is :data:`DEFAULT_RULE` (measured in ``bench/bench_bands.py``), falling back to ``cyclic`` when
-``rgb_mean`` is the default but no band is named red, green or blue. With C = 3 nothing is adapted: the model and
-its outputs are exactly those of the RGB backbone.
+``auto`` is :data:`DEFAULT_RULE`, ``cyclic``: on the 6-band land-cover sample (478 chips, 7 classes, 5 spatial folds,
+EfficientNet-Lite0 frozen features + logistic regression; ``bench/bench_bands.py``) it reached a balanced accuracy
+of 0.94 ± 0.06 against 0.85 ± 0.06 for ``rgb_mean`` and 0.76 ± 0.03 for the RGB bands alone. (``rgb_mean`` feeds
+every non-RGB band through the same luminance-like mean kernel, so NIR and SWIR differences blur together;
+``cyclic`` gives neighbouring bands different colour kernels.) With C = 3 nothing is adapted: the model and its
+outputs are exactly those of the RGB backbone.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ import numpy as np
 from tlgeo.errors import ConfigError
 
 RULES = ("cyclic", "rgb_mean")
-#: What ``first_conv="auto"`` means (the better rule on the 6-band benchmark of ``bench/bench_bands.py``).
-DEFAULT_RULE = "rgb_mean"
+#: What ``first_conv="auto"`` means: the better rule on the 6-band benchmark (``bench/bench_bands.py``).
+DEFAULT_RULE = "cyclic"
 _RGB = ("red", "green", "blue")
 
 
