@@ -33,8 +33,8 @@ def _tiles_key(tiles: pd.DataFrame, bands: BandConfig, size: int, extra: str = "
             mtimes[path] = p.stat().st_mtime_ns if p.exists() else 0
         h.update(f"{path}|{mtimes[path]}|{tuple(int(v) for v in window)};".encode())
     parts = [bands.bands, bands.scaling, bands.percentiles, bands.value_range, size, extra]
-    if bands.scaling == "standardize":
-        parts.append(bands.stats)
+    if not bands.uint8:  # float32 images (before N-band support these were rounded to uint8): other keys
+        parts.append(["float32", bands.stats if bands.scaling == "standardize" else None])
     h.update(json.dumps(parts).encode())
     return h.hexdigest()[:32]
 
