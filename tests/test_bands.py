@@ -416,3 +416,41 @@ def test_single_band_and_six_band_training_build_matching_models(tmp_path):
     task6, _, _ = _multiband_task(tmp_path / "six", n=6, bands=six)
     result6 = train(task6, FAST)
     assert result6.model.input_shape[-1] == 6 and result6.config.first_conv == "cyclic"  # auto, resolved and saved
+
+
+def test_cli_train_refuses_scenes_whose_band_count_changes(tmp_path, rng):
+    """A villages task over a 4-band and a 3-band 16-bit scene: one line naming both files, exit 2, no run."""
+    from pyproj import Transformer
+
+    (tmp_path / "imagery").mkdir()
+    origins = {"a.tif": (257000.0, 4), "b.tif": (257200.0, 3)}
+    rows = []
+    to_lonlat = Transformer.from_crs("EPSG:32737", "EPSG:4326", always_xy=True)
+    from rasterio.transform import from_origin
+
+    for name, (x0, count) in origins.items():
+        data = rng.integers(1, 4000, size=(count, 128, 128)).astype("uint16")
+        write_geotiff(tmp_path / "imagery" / name, data, transform=from_origin(x0, 9858000.0, 1.0, 1.0))
+        for r in range(4):
+            for c in range(4):
+                lon, lat = to_lonlat.transform(x0 + 16 + 32 * c, 9858000.0 - 16 - 32 * r)
+                rows.append(f"{name[0]}{r}{c},{lat:.7f},{lon:.7f},{(r + c) % 3}")
+    (tmp_path / "villages.csv").write_text("village_id,lat,lon,ASSET\n" + "\n".join(rows) + "\n")
+    (tmp_path / "tlgeo.toml").write_text(
+        'task = "villages"\n[tiles]\nsize = 32\n[tiles.bands]\nbands = [1, 2, 3]\nscaling = "percentile"\n'
+        '[villages]\nindicators = ["ASSET"]\n'
+    )
+    runs = tmp_path / "runs"
+    args = ["--data", str(tmp_path), "--backbone", "tiny_cnn", "--img-size", "32", "--strategy", "features_linear"]
+    out = subprocess.run(
+        [sys.executable, "-m", "tlgeo", "train", *args, "--runs", str(runs), "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 2, out.stderr[-2000:]
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "b.tif has 3 band(s)" in last and "a.tif has 4" in last
+    assert "Traceback" not in out.stderr
+    assert not runs.exists() or not any(runs.iterdir())

@@ -252,6 +252,7 @@ def prepare_experiment(data: TaskData, config: TrainConfig, *, callback: TrainCa
             f"No labelled tiles in the {data.task} task",
             hint="Check that the labels overlap the imagery (see the Data page or `tlgeo labels`).",
         )
+    bands = fit_bands(labelled, data.settings.tiles.bands)  # scenes that differ in bands or dtype fail here, first
     targets = Targets.from_frame(labelled, data.targets)
     primary = next(iter(data.targets))
     folds = make_folds(
@@ -273,7 +274,6 @@ def prepare_experiment(data: TaskData, config: TrainConfig, *, callback: TrainCa
                     hint="Use fewer levels or drop that indicator from the settings.",
                 )
     callback.on_stage(f"Reading {len(labelled)} labelled tiles at {config.img_size} px")
-    bands = fit_bands(labelled, data.settings.tiles.bands)
     images = load_images(
         labelled,
         bands,
