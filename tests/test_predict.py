@@ -167,7 +167,8 @@ def test_window_reads_equal_training_reads(tmp_path, rng, monkeypatch, size, str
     windows = [tuple(w) for w in index["window"]]
     expected = load_images(index, bands, img, use_cache=False)
     got = [
-        (predict_module._to_uint8(im), valid) for im, valid in predict_module._window_images(scene, windows, bands, img)
+        (predict_module._as_stored(im, bands), valid)
+        for im, valid in predict_module._window_images(scene, windows, bands, img)
     ]
     np.testing.assert_array_equal(np.stack([g[0] for g in got]), expected)
     if size == img:

@@ -9,8 +9,9 @@ A task folder may hold a ``tlgeo.toml`` with the sections below; anything left o
     stride = 64                 # step between windows (< size means overlap)
 
     [tiles.bands]
-    bands = [1, 2, 3]           # 1-based band numbers mapped to R, G, B
-    scaling = "none"            # "none" (8-bit data), "percentile" or "fixed"
+    bands = [1, 2, 3]           # 1-based band numbers, one per input channel (any count)
+    names = ["red", "green", "blue"]   # optional, one per band (roles red/green/blue/nir recognised)
+    scaling = "none"            # "none" (8-bit data), "percentile", "fixed" or "standardize"
 
     [roads]
     min_speed_kmh = 20
@@ -37,7 +38,7 @@ from tlgeo._utils import from_dict
 from tlgeo.errors import ConfigError, DataFileError
 
 SETTINGS_FILE = "tlgeo.toml"
-SCALINGS = ("none", "percentile", "fixed")
+SCALINGS = ("none", "percentile", "fixed", "standardize")
 DEFAULT_INDICATORS = ("ASSET", "BF", "CHH", "FC", "MSL", "MSW", "LIT")
 INDICATOR_NAMES = {
     "ASSET": "household assets",
@@ -52,40 +53,139 @@ INDICATOR_NAMES = {
 
 @dataclass(frozen=True)
 class BandConfig:
-    """How a raster's bands become the 3 channels (0–255) a backbone sees.
+    """Which raster bands become the backbone's input channels, and how their values are scaled.
+
+    The backbone sees one channel per band, in the order of ``bands``, on a 0–255-like scale:
+
+    - ``"none"``: 8-bit data as they are (uint8, bit for bit; other dtypes are refused).
+    - ``"percentile"``: per band, ``percentiles`` of the valid pixels of each source file map to 0 and 255.
+    - ``"fixed"``: ``value_range`` (one ``(low, high)`` for every band, or one per band) maps to 0 and 255.
+    - ``"standardize"``: per band ``127.5 + 42.5 · z`` with ``z = (value − mean) / sd``, mean and sd measured on
+      the training chips (``stats``; saved with the run and applied unchanged at prediction), i.e. mean ± 3 sd
+      maps to 0 and 255.
+
+    Scaled values are float32, clipped to 0–255 and not rounded; only ``"none"`` keeps 8-bit storage.
 
     Attributes:
-        bands: 1-based band numbers for R, G, B. ``None`` takes bands 1-2-3 of a 3-band raster or repeats the only
-            band of a 1-band raster; any other band count must be chosen explicitly.
-        scaling: ``"none"`` keeps 8-bit values as they are (other dtypes are refused); ``"percentile"`` stretches
-            each band between ``percentiles`` of its valid pixels (computed once per source file); ``"fixed"``
-            maps ``value_range`` linearly to 0–255 for every band.
+        bands: 1-based band numbers, one per input channel (any count ≥ 1; repeats allowed). ``None`` takes bands
+            1-2-3 of a 3-band raster or repeats the only band of a 1-band raster three times (grey as RGB); any
+            other band count must be chosen explicitly.
+        names: Optional band names, one per entry of ``bands`` (e.g. ``["blue", "green", "red", "nir"]``). The
+            roles red, green, blue and nir are recognised case-insensitively (RGB composites, the ``rgb_mean``
+            first-convolution rule).
+        scaling: ``"none"``, ``"percentile"``, ``"fixed"`` or ``"standardize"`` (see above).
         percentiles: Lower and upper percentile for ``"percentile"`` scaling.
-        value_range: ``(low, high)`` for ``"fixed"`` scaling, e.g. ``(0, 3000)`` for reflectance × 10⁴.
+        value_range: ``(low, high)`` for ``"fixed"`` scaling, e.g. ``(0, 3000)`` for reflectance × 10⁴, or one
+            ``(low, high)`` per band.
+        stats: ``"standardize"`` statistics, one ``(mean, sd)`` per band; filled in from the training chips when
+            ``None`` (giving them fixes them).
+        dtype: Data type of the training imagery (filled in at training; prediction refuses other dtypes).
+        source_bands: Band count of the training imagery (filled in at training; prediction refuses other counts).
     """
 
     bands: tuple[int, ...] | None = None
+    names: tuple[str, ...] | None = None
     scaling: str = "none"
     percentiles: tuple[float, float] = (2.0, 98.0)
-    value_range: tuple[float, float] | None = None
+    value_range: tuple | None = None
+    stats: tuple | None = None
+    dtype: str | None = None
+    source_bands: int | None = None
 
     def __post_init__(self) -> None:
         if self.scaling not in SCALINGS:
             raise ConfigError(f"Unknown scaling {self.scaling!r}", hint=f"Use one of: {', '.join(SCALINGS)}.")
         if self.bands is not None:
-            if len(self.bands) not in (1, 3) or any((not isinstance(b, int)) or b < 1 for b in self.bands):
+            if (
+                isinstance(self.bands, (str, bytes))
+                or len(self.bands) < 1
+                or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in self.bands)
+            ):
                 raise ConfigError(
-                    f"bands must be 1 or 3 band numbers counted from 1, received {self.bands!r}",
-                    hint="For example bands = [3, 2, 1] for a BGR raster or [4, 3, 2] for Sentinel-2 true colour.",
+                    f"bands must be one or more band numbers counted from 1, received {self.bands!r}",
+                    hint="For example bands = [3, 2, 1] for a BGR raster or [1, 2, 3, 4, 5, 6] for a 6-band stack.",
                 )
+            object.__setattr__(self, "bands", tuple(self.bands))
+        if self.names is not None:
+            if isinstance(self.names, str) or not all(isinstance(n, str) and n.strip() for n in self.names):
+                raise ConfigError(f"names must be a list of band names, received {self.names!r}")
+            if self.bands is None or len(self.names) != len(self.bands):
+                raise ConfigError(
+                    f"names must name each of the chosen bands, received names={list(self.names)!r} for "
+                    f"bands={list(self.bands) if self.bands else None!r}",
+                    hint="Give bands and one name per band, e.g. bands = [1, 2, 3, 4] and "
+                    'names = ["blue", "green", "red", "nir"].',
+                )
+            object.__setattr__(self, "names", tuple(str(n) for n in self.names))
         lo, hi = self.percentiles
         if not 0 <= lo < hi <= 100:
             raise ConfigError(f"percentiles must satisfy 0 <= low < high <= 100, received {self.percentiles!r}")
+        object.__setattr__(self, "percentiles", (float(lo), float(hi)))
+        if self.value_range is not None:
+            object.__setattr__(self, "value_range", self._pairs("value_range", self.value_range))
         if self.scaling == "fixed":
-            if self.value_range is None or not self.value_range[0] < self.value_range[1]:
+            ranges = self.value_range
+            if ranges is None or any(not a < b for a, b in self._per_band(ranges)):
                 raise ConfigError(
-                    f"scaling='fixed' needs value_range=(low, high) with low < high, received {self.value_range!r}"
+                    f"scaling='fixed' needs value_range=(low, high) with low < high (or one per band), "
+                    f"received {self.value_range!r}"
                 )
+        if self.stats is not None:
+            stats = self._pairs("stats", self.stats, nested=True)
+            if any(not sd > 0 for _, sd in stats):
+                raise ConfigError(f"stats must be (mean, sd) pairs with sd > 0, received {self.stats!r}")
+            object.__setattr__(self, "stats", stats)
+        for name, per in (("value_range", self.value_range), ("stats", self.stats)):
+            if per is not None and isinstance(per[0], tuple) and self.bands is not None and len(per) != len(self.bands):
+                raise ConfigError(
+                    f"{name} has {len(per)} entries but bands lists {len(self.bands)}",
+                    hint=f"Give one (low, high) for all bands or one per band in {name}.",
+                )
+
+    @staticmethod
+    def _pairs(name: str, value, *, nested: bool = False) -> tuple:
+        """``(a, b)`` or ``((a, b), …)`` as floats; ``nested`` always returns the second form."""
+        try:
+            if len(value) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                pair = (float(value[0]), float(value[1]))
+                return (pair,) if nested else pair
+            pairs = tuple((float(a), float(b)) for a, b in value)
+        except (TypeError, ValueError):
+            pairs = ()
+        if not pairs:
+            raise ConfigError(f"{name} must be (low, high) or a list of (low, high) pairs, received {value!r}")
+        return pairs
+
+    @staticmethod
+    def _per_band(value) -> tuple[tuple[float, float], ...]:
+        return value if isinstance(value[0], tuple) else (value,)
+
+    def ranges(self, channels: int) -> tuple[tuple[float, float], ...]:
+        """The ``fixed`` value range of each of ``channels`` channels."""
+        per = self._per_band(self.value_range)
+        return per if len(per) == channels else (per[0],) * channels
+
+    def standardize_ranges(self, channels: int) -> tuple[tuple[float, float], ...]:
+        """``stats`` as the (mean − 3 sd, mean + 3 sd) range of each channel (maps z to 127.5 + 42.5 z)."""
+        per = self.stats if len(self.stats) == channels else (self.stats[0],) * channels
+        return tuple((m - STANDARDIZE_SD * sd, m + STANDARDIZE_SD * sd) for m, sd in per)
+
+    def role(self, role: str) -> int | None:
+        """0-based channel whose name is ``role`` (red, green, blue, nir; case-insensitive), or ``None``."""
+        if not self.names:
+            return None
+        lowered = [n.strip().lower() for n in self.names]
+        return lowered.index(role) if role in lowered else None
+
+    @property
+    def uint8(self) -> bool:
+        """Whether images stay 8-bit (``scaling="none"``); all other scalings give float32."""
+        return self.scaling == "none"
+
+
+#: ``standardize`` maps mean ± this many sd to 0 and 255 (z → 127.5 + 42.5 z).
+STANDARDIZE_SD = 3.0
+BAND_ROLES = ("red", "green", "blue", "nir")
 
 
 @dataclass(frozen=True)
@@ -285,6 +385,7 @@ def load_settings(taskdir: str | Path, task: str | None = None) -> TaskSettings:
 STRATEGIES = ("as_is", "features_linear", "frozen_head", "truncated", "fine_tune_top", "fine_tune_all", "scratch")
 SPLITS = ("spatial", "random")
 CLASSIFIERS = ("logistic", "svm")
+FIRST_CONV_RULES = ("auto", "cyclic", "rgb_mean")
 
 
 @dataclass(frozen=True)
@@ -317,6 +418,9 @@ class TrainConfig:
         refit: After cross-validation, train the saved model on all labelled tiles.
         seed: Seed for splits, initialisation and augmentation.
         mixed_precision: ``"auto"`` (on GPUs), ``"on"`` or ``"off"``.
+        first_conv: How an ImageNet backbone's first convolution (3 RGB input channels) is adapted to imagery with
+            another number of channels: ``"cyclic"``, ``"rgb_mean"`` or ``"auto"`` (see
+            :func:`tlgeo.backbones.channels.channel_mix`). 3-channel input is never changed.
     """
 
     backbone: str = "efficientnet_lite0"
@@ -343,6 +447,7 @@ class TrainConfig:
     refit: bool = True
     seed: int = 0
     mixed_precision: str = "auto"
+    first_conv: str = "auto"
 
     def __post_init__(self) -> None:
         if self.strategy not in (*STRATEGIES, "auto"):
@@ -369,3 +474,7 @@ class TrainConfig:
             raise ConfigError(f"val_fraction must be in (0, 0.5), received val_fraction={self.val_fraction}")
         if self.mixed_precision not in ("auto", "on", "off"):
             raise ConfigError(f"mixed_precision must be auto, on or off, received {self.mixed_precision!r}")
+        if self.first_conv not in FIRST_CONV_RULES:
+            raise ConfigError(
+                f"Unknown first_conv rule {self.first_conv!r}", hint=f"Use one of: {', '.join(FIRST_CONV_RULES)}."
+            )

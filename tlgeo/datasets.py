@@ -1,10 +1,11 @@
 """Tiles + labels + split → batches: windowed reads, band scaling, augmentation, tf.data batching and prefetch.
 
 Pipeline: the tile index's windows are read with :func:`tlgeo.tiles.iter_tiles` (each scene opened once, bands
-selected and scaled, resampled to the input size while reading) into a uint8 array held in memory (and cached on
-disk, keyed by files, windows, bands and size). ``tf.data`` then shuffles, augments (flips, 90° rotations, mild
+selected and scaled, resampled to the input size while reading) into an array held in memory (uint8 for 8-bit
+data read unscaled, float32 otherwise; one channel per band) and cached on disk, keyed by files, windows, bands and
+size. ``tf.data`` then shuffles, augments (flips, 90° rotations, mild
 colour jitter — all valid for overhead imagery, which has no "up"), batches and prefetches. The backbone's ImageNet
-preprocessing is the model's first layer, so the pipeline feeds RGB 0–255.
+preprocessing is the model's first layer, so the pipeline feeds pixels on the 0–255 scale.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import pandas as pd
 
 from tlgeo._utils import atomic_path, cache_dir
 from tlgeo.config import BandConfig
-from tlgeo.tiles import iter_tiles
+from tlgeo.tiles import band_moments, check_sources, iter_tiles
 
 
 def _tiles_key(tiles: pd.DataFrame, bands: BandConfig, size: int, extra: str = "") -> str:
@@ -31,8 +32,28 @@ def _tiles_key(tiles: pd.DataFrame, bands: BandConfig, size: int, extra: str = "
             p = Path(path)
             mtimes[path] = p.stat().st_mtime_ns if p.exists() else 0
         h.update(f"{path}|{mtimes[path]}|{tuple(int(v) for v in window)};".encode())
-    h.update(json.dumps([bands.bands, bands.scaling, bands.percentiles, bands.value_range, size, extra]).encode())
+    parts = [bands.bands, bands.scaling, bands.percentiles, bands.value_range, size, extra]
+    if not bands.uint8:  # float32 images (before N-band support these were rounded to uint8): other keys
+        parts.append(["float32", bands.stats if bands.scaling == "standardize" else None])
+    h.update(json.dumps(parts).encode())
     return h.hexdigest()[:32]
+
+
+def fit_bands(tiles: pd.DataFrame, bands: BandConfig) -> BandConfig:
+    """``bands`` completed from the tiles a model is trained on: what a run saves and prediction checks against.
+
+    Checks that every source shares one band count and data type (:func:`tlgeo.tiles.check_sources`), records
+    them (``source_bands``, ``dtype``) and, for ``standardize`` without given ``stats``, measures each band's mean
+    and sd over the valid pixels of these chips (:func:`tlgeo.tiles.band_moments`).
+
+    Raises:
+        BandError / RasterError: Scenes that differ in band count or dtype, or bands out of range.
+    """
+    count, dtype = check_sources(tiles["path"], bands)
+    fitted = replace(bands, source_bands=count, dtype=dtype)
+    if bands.scaling == "standardize" and bands.stats is None:
+        fitted = replace(fitted, stats=band_moments(list(tiles["path"]), list(tiles["window"]), bands))
+    return fitted
 
 
 def load_images(
@@ -43,7 +64,11 @@ def load_images(
     progress: Callable[[int, int], None] | None = None,
     use_cache: bool = True,
 ) -> np.ndarray:
-    """Read every tile of ``tiles`` as RGB uint8, resampled to ``size`` × ``size``.
+    """Read every tile of ``tiles``, resampled to ``size`` × ``size``, one channel per band read.
+
+    8-bit data read with ``scaling="none"`` stay uint8 (bit for bit); every other scaling gives float32 values on
+    the 0–255 scale, not rounded. ``standardize`` without ``stats`` measures them on these tiles first
+    (:func:`fit_bands`; training does that explicitly and saves them).
 
     Args:
         tiles: Tile index rows (``path``, ``window``).
@@ -53,27 +78,49 @@ def load_images(
         use_cache: Keep a copy under the tlgeo cache (``images/``) so the next run skips the reads.
 
     Returns:
-        uint8 array (N, size, size, 3) aligned with ``tiles``.
+        uint8 or float32 array (N, size, size, C) aligned with ``tiles``.
+
+    Raises:
+        BandError / RasterError: Scenes that differ in band count or data type, bands out of range.
     """
+    if bands.scaling == "standardize" and bands.stats is None:
+        bands = fit_bands(tiles, bands)
+    else:
+        check_sources(tiles["path"], bands)
+    dtype = np.uint8 if bands.uint8 else np.float32
     key = _tiles_key(tiles, bands, size)
     cached = cache_dir("images") / f"{key}.npy"
     if use_cache and cached.exists():
         try:
             arr = np.load(cached, allow_pickle=False)
-            if arr.shape == (len(tiles), size, size, 3):
+            if arr.shape[:3] == (len(tiles), size, size) and arr.dtype == dtype:
                 return arr
         except (OSError, ValueError):
             pass  # damaged cache file: read again and replace it
-    out = np.empty((len(tiles), size, size, 3), dtype=np.uint8)
+    out: np.ndarray | None = None
     total = len(tiles)
     for i, tile in enumerate(iter_tiles(list(tiles["path"]), list(tiles["window"]), bands, out_size=size)):
-        out[i] = np.clip(np.rint(tile.image), 0, 255).astype(np.uint8)
+        if out is None:
+            out = np.empty((total, size, size, tile.image.shape[-1]), dtype=dtype)
+        out[i] = as_stored(tile.image, bands)
         if progress and (i % 16 == 0 or i == total - 1):
             progress(i + 1, total)
+    if out is None:
+        out = np.empty((0, size, size, 3), dtype=dtype)
     if use_cache:
         with atomic_path(cached) as tmp, open(tmp, "wb") as fh:
             np.save(fh, out, allow_pickle=False)
     return out
+
+
+def as_stored(image: np.ndarray, bands: BandConfig) -> np.ndarray:
+    """A tile image as training stores it: uint8 (rounded) for ``scaling="none"``, else float32 unchanged.
+
+    Prediction calls this too, so both see the same values.
+    """
+    if bands.uint8:
+        return image if image.dtype == np.uint8 else np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    return image.astype(np.float32, copy=False)
 
 
 @dataclass
@@ -130,7 +177,7 @@ def augment_batch(images, seed, *, colour: bool = True):
     the stateless ``seed``, so augmentation is reproducible and costs a few element-wise ops per batch.
 
     Args:
-        images: float32 tensor (B, H, W, 3), values 0–255, square tiles.
+        images: float32 tensor (B, H, W, C), values 0–255, square tiles.
         seed: int32 tensor of shape (2,) for this batch.
         colour: Also jitter brightness (±8 % of the range) and contrast (±10 %).
     """
@@ -168,7 +215,7 @@ def make_dataset(
     """A ``tf.data.Dataset`` of (images, labels, sample weights) batches.
 
     Args:
-        images: uint8 (N, H, W, 3).
+        images: uint8 or float32 (N, H, W, C).
         targets: Labels; ``None`` yields images only (prediction).
         batch_size: Batch size.
         shuffle: Reshuffle every epoch (seeded).

@@ -1,9 +1,11 @@
 """Prediction with a saved run: single tiles, folders of tiles and whole scenes → a GeoDataFrame of class probabilities.
 
 Every tile is preprocessed exactly as in training: bands chosen and scaled by the run's
-:class:`~tlgeo.config.BandConfig`, resampled (bilinear) to the run's input size while reading, rounded to 8-bit
-(training stores tiles as uint8) and fed as float32 RGB 0–255 to the model, whose first layer applies the backbone's
-preprocessing.
+:class:`~tlgeo.config.BandConfig` (its saved statistics for ``standardize``), resampled (bilinear) to the run's input
+size while reading, stored as training stores tiles (:func:`tlgeo.datasets.as_stored`: 8-bit for unscaled 8-bit
+data, float32 otherwise) and fed as float32 0–255, one channel per band, to the model, whose first layer applies
+the backbone's preprocessing. Imagery whose band count or data type differs from the run's training imagery is
+refused with one line naming the file, what the run expects and what the file has.
 
 **Scenes** are cut into sliding windows of the run's tile size and stride (``stride=`` overrides it; a stride smaller
 than the tile size overlaps windows). The last row and column of windows end exactly at the scene's edges
@@ -40,7 +42,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,6 +151,10 @@ class Predictor:
         self.stride: int = tiles.step
         self.bands: BandConfig = tiles.bands
         self.model = model if model is not None else run.load_model()
+        self.channels: int = int(self.model.input_shape[-1]) if len(self.model.input_shape) == 4 else 3
+        if self.channels == 3 and self.bands.bands is not None and len(self.bands.bands) == 1:
+            # runs saved before N-band input read one chosen band as grey RGB
+            self.bands = replace(self.bands, bands=self.bands.bands * 3, names=None)
         self._infer = self._make_infer()
         self._check_model()
 
@@ -175,15 +181,16 @@ class Predictor:
 
     def _check_model(self) -> None:
         shape = tuple(self.model.input_shape)
-        if len(shape) != 4 or tuple(shape[1:]) != (self.img_size, self.img_size, 3):
+        channels = len(self.bands.bands) if self.bands.bands is not None else 3
+        if len(shape) != 4 or tuple(shape[1:]) != (self.img_size, self.img_size, channels):
             raise RunError(
                 f"Run {self.run.path}: the model takes input {shape[1:]}, but config.json says "
-                f"img_size={self.img_size} (RGB)",
+                f"img_size={self.img_size} with {channels} band(s)",
                 hint="The run folder is inconsistent; train it again.",
                 path=self.run.path,
             )
         try:
-            probs = self.predict_images(np.zeros((1, self.img_size, self.img_size, 3), dtype=np.uint8))
+            probs = self.predict_images(np.zeros((1, self.img_size, self.img_size, channels), dtype=np.uint8))
         except ConfigError as exc:
             raise RunError(f"Run {self.run.path}: {exc}", hint="Train the run again.", path=self.run.path) from exc
         for target, classes in self.targets.items():
@@ -199,7 +206,7 @@ class Predictor:
         """Class probabilities of a batch of preprocessed images.
 
         Args:
-            images: (N, img_size, img_size, 3) RGB 0–255 (uint8 or float).
+            images: (N, img_size, img_size, C) on the 0–255 scale (uint8 or float), C = the run's bands.
 
         Returns:
             Target → float32 array (N, classes).
@@ -222,6 +229,21 @@ class Predictor:
         from tlgeo.tiles import resolve_bands
 
         bands = self.bands
+        expects = f"run {self.run_id} expects"
+        if bands.source_bands is not None and info.data_bands != bands.source_bands:
+            raise CompatibilityError(
+                f"{info.path} has {info.data_bands} band{'s' if info.data_bands != 1 else ''}, {expects} "
+                f"{bands.source_bands}-band imagery "
+                f"(reading bands {list(bands.bands or (1, 2, 3))})",
+                hint="Predict on imagery with the same bands as the training imagery, or train a run on this imagery.",
+                path=info.path,
+            )
+        if bands.dtype is not None and info.dtype != bands.dtype:
+            raise CompatibilityError(
+                f"{info.path} holds {info.dtype} data, {expects} {bands.dtype} like its training imagery",
+                hint=f"Convert the file to {bands.dtype} with the same value scale, or train a run on this imagery.",
+                path=info.path,
+            )
         if bands.scaling == "none" and info.dtype != "uint8":
             raise CompatibilityError(
                 f"{info.path} holds {info.dtype} data, but run {self.run_id} was trained on 8-bit imagery without "
@@ -269,11 +291,11 @@ def load_predictor(run: Run | Predictor | str | Path) -> Predictor:
 # --------------------------------------------------------------------------------------------- streaming helpers
 @dataclass
 class _Read:
-    """What one reader job read: kept images (uint8) with their positions, and the files it had to skip.
+    """What one reader job read: kept images (as training stores them) with their positions, and skipped files.
 
     Attributes:
         index: Positions (windows or files, counted over the whole call) of ``images``.
-        images: uint8 (k, img, img, 3).
+        images: (k, img, img, C), uint8 or float32 (:func:`tlgeo.datasets.as_stored`).
         seen: Positions before this one have all been read once this job is done.
         infos: Raster info of each kept file (tiles only).
         skipped: ``(warning, error)`` per file that could not be used (tiles only).
@@ -309,11 +331,11 @@ def _ordered(jobs: Iterable[Callable[[], Any]], workers: int = READ_WORKERS, ahe
         pool.shutdown(wait=True)
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    """Round to 8-bit as training does (``datasets.load_images``)."""
-    if image.dtype == np.uint8:
-        return image
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+def _as_stored(image: np.ndarray, bands: BandConfig) -> np.ndarray:
+    """The dtype training stores tiles in (``datasets.load_images``): uint8 for unscaled 8-bit data, else float32."""
+    from tlgeo.datasets import as_stored
+
+    return as_stored(image, bands)
 
 
 def _row_chunks(windows: Sequence[tuple[int, int, int, int]], max_px: int) -> list[list[int]]:
@@ -335,7 +357,7 @@ class _Source:
 
     info: RasterInfo
     bands: BandConfig
-    chosen: tuple[int, int, int]
+    chosen: tuple[int, ...]
     stats: tuple[tuple[float, float], ...]
 
     @classmethod
@@ -462,12 +484,16 @@ def _read_windows(
         if skip_empty and not valid.any():
             continue
         index.append(start + i)
-        images.append(_to_uint8(image))
-    return _Read(np.asarray(index, dtype="int64"), _stack(images, img_size), start + len(windows))
+        images.append(_as_stored(image, src.bands))
+    return _Read(
+        np.asarray(index, dtype="int64"), _stack(images, img_size, len(src.chosen), src.bands), start + len(windows)
+    )
 
 
-def _stack(images: list[np.ndarray], img_size: int) -> np.ndarray:
-    return np.stack(images) if images else np.empty((0, img_size, img_size, 3), np.uint8)
+def _stack(images: list[np.ndarray], img_size: int, channels: int, bands: BandConfig) -> np.ndarray:
+    if images:
+        return np.stack(images)
+    return np.empty((0, img_size, img_size, channels), np.uint8 if bands.uint8 else np.float32)
 
 
 def _predict_stream(
@@ -691,7 +717,7 @@ def predict_tiles(
 def _read_one_tile(
     predictor: Predictor, path: Path, bounds: Sequence[float] | None, crs: CRS | str | int | None
 ) -> tuple[RasterInfo, np.ndarray]:
-    """Reader job part: one file read whole as one tile (uint8, the run's input size)."""
+    """Reader job part: one file read whole as one tile (stored as in training, the run's input size)."""
     from rasterio.errors import RasterioError
 
     try:
@@ -704,7 +730,7 @@ def _read_one_tile(
         raise RasterError(f"{path} cannot be read ({exc})", path=path) from exc
     if not tile.valid.any():
         raise RasterError(f"{path} has no valid pixel (all nodata)", path=path)
-    return info, _to_uint8(tile.image)
+    return info, _as_stored(tile.image, predictor.bands)
 
 
 def _predict_tile_files(
@@ -733,7 +759,8 @@ def _predict_tile_files(
             index.append(i)
             images.append(image)
             kept.append(info)
-        return _Read(np.asarray(index, dtype="int64"), _stack(images, size), stop, kept, skipped)
+        stacked = _stack(images, size, predictor.channels, predictor.bands)
+        return _Read(np.asarray(index, dtype="int64"), stacked, stop, kept, skipped)
 
     def on_read(read: _Read) -> None:
         for warning, error in read.skipped:

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -190,13 +190,15 @@ def save_run(result: TrainResult, data_settings, runs_dir: str | Path, *, extra:
     from tlgeo.tasks import get_task
 
     info = backbone_info(result.config.backbone)
+    tiles = data_settings.tiles if result.bands is None else replace(data_settings.tiles, bands=result.bands)
     config = {
         "format": RUN_FORMAT,
         "run_id": run_id,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "task": result.task,
         "targets": result.targets,
-        "tiles": to_dict(data_settings.tiles),
+        "tiles": to_dict(tiles),
+        "input": _input_summary(tiles.bands, result),
         "labels": to_dict(get_task(result.task).label_settings(data_settings)),
         "ordered": {t: result.ordered.get(t, True) for t in result.targets},
         "train": to_dict(result.config),
@@ -227,6 +229,20 @@ def save_run(result: TrainResult, data_settings, runs_dir: str | Path, *, extra:
         result.splits.to_csv(tmp / "splits.csv", index=False)
         result.oof.to_csv(tmp / "oof.csv", index=False)
     return load_run(target)
+
+
+def _input_summary(bands: BandConfig, result: TrainResult) -> dict:
+    """What the model reads, for people and tools reading config.json (``tiles.bands`` is what tlgeo loads)."""
+    channels = int(result.model.input_shape[-1])
+    return {
+        "channels": channels,
+        "bands": list(bands.bands) if bands.bands else None,
+        "names": list(bands.names) if bands.names else None,
+        "dtype": bands.dtype,
+        "scaling": bands.scaling,
+        "stats": to_dict(bands.stats) if bands.scaling == "standardize" else None,
+        "first_conv": result.config.first_conv if channels != 3 else "none (RGB)",
+    }
 
 
 def load_run(path: str | Path) -> Run:

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from tlgeo._utils import atomic_path, cache_dir, to_dict
-from tlgeo.config import TrainConfig
-from tlgeo.datasets import Targets, _tiles_key, load_images, make_dataset
+from tlgeo.config import BandConfig, TrainConfig
+from tlgeo.datasets import Targets, _tiles_key, fit_bands, load_images, make_dataset
 from tlgeo.errors import TrainingError
 from tlgeo.labels import TaskData
 from tlgeo.metrics import classification_metrics, combine_targets, summarize_folds
@@ -183,13 +183,15 @@ class Experiment:
     Attributes:
         data: The task data.
         tiles: Labelled tiles (index 0..N−1).
-        images: uint8 (N, S, S, 3) at the training input size.
+        images: (N, S, S, C) at the training input size: uint8 for 8-bit unscaled data, else float32.
         targets: Labels per target.
         folds: Fold assignment.
         img_size: Input size of ``images``.
         features: Cache of pooled features per (backbone, weights, stage) key.
         nets: Backbones built once per (backbone, weights, size, kind) with their initial weights.
         heads: Heads with compiled trainers, shared by folds (reset before each use).
+        bands: The task's band settings completed from the labelled tiles (dtype, band count, ``standardize``
+            statistics; :func:`tlgeo.datasets.fit_bands`): what the run saves.
     """
 
     data: TaskData
@@ -201,6 +203,17 @@ class Experiment:
     features: dict[str, np.ndarray] = field(default_factory=dict)
     nets: dict[str, tuple] = field(default_factory=dict)
     heads: dict[str, _HeadTrainer] = field(default_factory=dict)
+    bands: BandConfig | None = None
+
+    @property
+    def channels(self) -> int:
+        """Input channels (one per band read)."""
+        return int(self.images.shape[-1])
+
+    @property
+    def band_config(self) -> BandConfig:
+        """:attr:`bands`, or the task's settings when the experiment was built without fitting them."""
+        return self.bands or self.data.settings.tiles.bands
 
     @property
     def strata(self) -> np.ndarray:
@@ -239,6 +252,7 @@ def prepare_experiment(data: TaskData, config: TrainConfig, *, callback: TrainCa
             f"No labelled tiles in the {data.task} task",
             hint="Check that the labels overlap the imagery (see the Data page or `tlgeo labels`).",
         )
+    bands = fit_bands(labelled, data.settings.tiles.bands)  # scenes that differ in bands or dtype fail here, first
     targets = Targets.from_frame(labelled, data.targets)
     primary = next(iter(data.targets))
     folds = make_folds(
@@ -262,11 +276,13 @@ def prepare_experiment(data: TaskData, config: TrainConfig, *, callback: TrainCa
     callback.on_stage(f"Reading {len(labelled)} labelled tiles at {config.img_size} px")
     images = load_images(
         labelled,
-        data.settings.tiles.bands,
+        bands,
         config.img_size,
         progress=lambda d, t: callback.on_progress(0.0, f"reading tiles {d}/{t}"),
     )
-    return Experiment(data=data, tiles=labelled, images=images, targets=targets, folds=folds, img_size=config.img_size)
+    return Experiment(
+        data=data, tiles=labelled, images=images, targets=targets, folds=folds, img_size=config.img_size, bands=bands
+    )
 
 
 # ----------------------------------------------------------------------------------------------- results
@@ -299,6 +315,7 @@ class TrainResult:
         timings: Seconds spent per stage.
         device: Device summary.
         ordered: Target → whether its classes are ordered (from the task).
+        bands: Band settings completed from the training tiles (saved in the run instead of the task's).
     """
 
     config: TrainConfig
@@ -314,6 +331,7 @@ class TrainResult:
     timings: dict[str, float]
     device: str
     ordered: dict[str, bool] = field(default_factory=dict)
+    bands: BandConfig | None = None
 
 
 # ----------------------------------------------------------------------------------------------- core
@@ -335,7 +353,18 @@ def _precision(config: TrainConfig) -> Iterator[bool]:
 
 def _feature_key(exp: Experiment, config: TrainConfig, stage: str | None) -> str:
     extra = f"{config.backbone}|{config.weights}|{stage or 'full'}"
-    return _tiles_key(exp.tiles, exp.data.settings.tiles.bands, exp.img_size, extra)
+    if exp.channels != 3:
+        extra += f"|{exp.channels}ch|{_first_conv(exp, config)}"
+    return _tiles_key(exp.tiles, exp.band_config, exp.img_size, extra)
+
+
+def _first_conv(exp: Experiment, config: TrainConfig) -> str:
+    """The first-convolution rule actually used (``auto`` resolved; ``"rgb"`` for 3 channels, never adapted)."""
+    from tlgeo.backbones.channels import resolve_rule
+
+    if exp.channels == 3:
+        return "rgb"
+    return resolve_rule(config.first_conv, exp.channels, exp.band_config.names)
 
 
 def _features(
@@ -470,6 +499,9 @@ def _fit(
             seed=seed,
             net=_shared_backbone(exp, config) if share else None,
             head=trainer.head if (trainer := _shared_head(exp, config) if share else None) else None,
+            channels=exp.channels,
+            first_conv=config.first_conv,
+            band_names=exp.band_config.names,
         )
         tr_t, va_t = exp.targets.subset(train_idx), exp.targets.subset(val_idx)
         has_val = len(val_idx) > 0
@@ -583,10 +615,17 @@ def _shared_backbone(exp: Experiment, config: TrainConfig, *, reset: bool = True
 
     stage = config.truncate_stage if config.strategy == "truncated" else None
     kind = "scratch" if config.strategy == "scratch" else ("truncated" if config.strategy == "truncated" else "full")
-    key = f"{config.backbone}|{config.weights}|{exp.img_size}|{kind}|{stage}"
+    key = f"{config.backbone}|{config.weights}|{exp.img_size}|{kind}|{stage}|{_first_conv(exp, config)}"
     if key not in exp.nets:
         net = build_backbone(
-            config.backbone, config.strategy, img_size=exp.img_size, weights=config.weights, truncate_stage=stage
+            config.backbone,
+            config.strategy,
+            img_size=exp.img_size,
+            weights=config.weights,
+            truncate_stage=stage,
+            channels=exp.channels,
+            first_conv=config.first_conv,
+            band_names=exp.band_config.names,
         )
         exp.nets[key] = (net, net.get_weights())
         return net
@@ -773,7 +812,13 @@ def resolve_strategy(
 
     similarity = None
     if backbone_info(config.backbone).pretrained and config.weights is not None:
-        similarity = measure_similarity(exp.images, config.backbone, weights=config.weights)
+        similarity = measure_similarity(
+            exp.images,
+            config.backbone,
+            weights=config.weights,
+            first_conv=config.first_conv,
+            band_names=exp.band_config.names,
+        )
     counts = {f"{t}={c}": n for t, per in exp.data.class_counts().items() for c, n in per.items()}
     rec = recommend_strategy(counts, similarity)  # the rarest class of any target decides "small"
     callback.on_stage(rec.reason)
@@ -808,6 +853,8 @@ def train(
             hint="Prepare the experiment with the same img_size.",
         )
     timings["prepare_s"] = time.perf_counter() - t0
+    if exp.channels != 3:  # save the rule actually used
+        config = replace(config, first_conv=_first_conv(exp, config))
     config, rec = resolve_strategy(exp, config, callback=callback)
     from tlgeo.devices import device_report
 
@@ -882,6 +929,7 @@ def train(
         timings={k: round(v, 2) for k, v in timings.items()},
         device=device,
         ordered={t: data.is_ordered(t) for t in data.targets},
+        bands=exp.bands,
     )
 
 

@@ -87,6 +87,12 @@ def add_train_arguments(p: argparse.ArgumentParser, *, compare: bool) -> None:
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--seed", type=nonnegative_int(2**32 - 1), default=d.seed)
     p.add_argument("--mixed-precision", choices=["auto", "on", "off"], default=d.mixed_precision)
+    p.add_argument(
+        "--first-conv",
+        choices=["auto", "cyclic", "rgb_mean"],
+        default=d.first_conv,
+        help="how the first convolution takes imagery with other than 3 bands (default auto = cyclic)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the result")
 
 
@@ -115,6 +121,7 @@ def config_from_args(args: argparse.Namespace, *, strategy: str | None = None) -
         refit=not getattr(args, "no_refit", False),
         seed=args.seed,
         mixed_precision=args.mixed_precision,
+        first_conv=getattr(args, "first_conv", "auto"),
     )
 
 

@@ -19,7 +19,7 @@ without augmentation, and about 100× cheaper on a CPU); the saved model is alwa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -116,14 +116,31 @@ def build_head(feature_dim: int, targets: Mapping[str, list[str]], dropout: floa
 
 
 def build_backbone(
-    backbone: str, strategy: str, *, img_size: int, weights: str | None = "imagenet", truncate_stage: str | None = None
+    backbone: str,
+    strategy: str,
+    *,
+    img_size: int,
+    weights: str | None = "imagenet",
+    truncate_stage: str | None = None,
+    channels: int = 3,
+    first_conv: str = "auto",
+    band_names: Sequence[str] | None = None,
 ) -> keras.Model:
-    """The feature extractor a strategy uses: pretrained (or random for ``scratch``), truncated for ``truncated``."""
+    """The feature extractor a strategy uses: pretrained (or random for ``scratch``), truncated for ``truncated``.
+
+    ``channels`` ≠ 3 adapts the first convolution by ``first_conv`` (:mod:`tlgeo.backbones.channels`).
+    """
     from tlgeo.backbones import backbone_info, get_backbone, truncate_backbone
 
     info = backbone_info(backbone)
     pretrained = strategy != "scratch" and weights is not None
-    net = get_backbone(backbone, weights=weights if pretrained else None, input_shape=(img_size, img_size, 3))
+    net = get_backbone(
+        backbone,
+        weights=weights if pretrained else None,
+        input_shape=(img_size, img_size, channels),
+        first_conv=first_conv,
+        band_names=band_names,
+    )
     if strategy == "truncated":
         net = truncate_backbone(net, info, truncate_stage or default_truncate_stage(info))
     return net
@@ -141,6 +158,9 @@ def build_model(
     seed: int = 0,
     net: keras.Model | None = None,
     head: keras.Model | None = None,
+    channels: int = 3,
+    first_conv: str = "auto",
+    band_names: Sequence[str] | None = None,
 ) -> TransferModel:
     """Build the classifier for a strategy.
 
@@ -156,6 +176,9 @@ def build_model(
         net: A backbone already built by :func:`build_backbone` for the same arguments, reused as it is (saves
             rebuilding and reloading weights for every fold; restore its initial weights first if it was trained).
         head: A head built by :func:`build_head` for the same features and targets, reused as it is.
+        channels: Input channels (one per band read); ≠ 3 adapts the first convolution.
+        first_conv: Adaptation rule for ``channels`` ≠ 3 (``auto``, ``cyclic``, ``rgb_mean``).
+        band_names: One name per channel (``rgb_mean`` uses red/green/blue).
     """
     import keras
 
@@ -165,8 +188,17 @@ def build_model(
     info = backbone_info(backbone)
     pretrained = strategy != "scratch" and weights is not None
     if net is None:
-        net = build_backbone(backbone, strategy, img_size=img_size, weights=weights, truncate_stage=truncate_stage)
-    inputs = keras.Input(shape=(img_size, img_size, 3), name="image")
+        net = build_backbone(
+            backbone,
+            strategy,
+            img_size=img_size,
+            weights=weights,
+            truncate_stage=truncate_stage,
+            channels=channels,
+            first_conv=first_conv,
+            band_names=band_names,
+        )
+    inputs = keras.Input(shape=(img_size, img_size, int(net.input_shape[-1])), name="image")
     if strategy == "scratch":
         net.trainable = True
         for layer in net.layers:
@@ -423,7 +455,13 @@ SIMILARITY_KL_HALF = 0.15
 
 
 def measure_similarity(
-    images: np.ndarray, backbone: str = "efficientnet_lite0", *, weights: str | None = "imagenet", max_images: int = 64
+    images: np.ndarray,
+    backbone: str = "efficientnet_lite0",
+    *,
+    weights: str | None = "imagenet",
+    max_images: int = 64,
+    first_conv: str = "auto",
+    band_names: Sequence[str] | None = None,
 ) -> float:
     """How ImageNet-like a set of images looks to a pretrained backbone, in [0, 1].
 
@@ -436,10 +474,12 @@ def measure_similarity(
     noise ≈ 0.1.
 
     Args:
-        images: uint8 or float (N, H, W, 3), RGB 0–255.
+        images: uint8 or float (N, H, W, C), 0–255 (RGB, or C bands through the adapted first convolution).
         backbone: Registry name (must have ImageNet weights).
         weights: Weights to compare against.
         max_images: Use at most this many images (evenly spaced).
+        first_conv: First-convolution rule when C ≠ 3.
+        band_names: One name per channel.
     """
     import keras
 
@@ -450,7 +490,9 @@ def measure_similarity(
         raise ConfigError("measure_similarity needs at least one image")
     take = np.linspace(0, len(images) - 1, min(max_images, len(images))).astype(int)
     batch = np.asarray(images[take], dtype="float32")
-    net = get_backbone(backbone, weights=weights, input_shape=batch.shape[1:])
+    net = get_backbone(
+        backbone, weights=weights, input_shape=batch.shape[1:], first_conv=first_conv, band_names=band_names
+    )
     stages = stage_index_of_layers(net, info)
     bns = [layer for layer in net.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if not bns:

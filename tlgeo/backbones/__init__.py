@@ -1,7 +1,9 @@
 """Backbone registry: choose ImageNet backbones by name, never by editing code.
 
 Every backbone is a headless Keras 3 model that takes **RGB pixels in 0–255** (float32, ``(H, W, 3)``) and starts
-with its own ImageNet preprocessing layer (``preprocess``), so saved models carry their preprocessing. It ends with
+with its own ImageNet preprocessing layer (``preprocess``), so saved models carry their preprocessing. Imagery with
+C ≠ 3 bands gets the same network with C input channels, its first convolution adapted from the RGB weights by a
+documented rule (:mod:`tlgeo.backbones.channels`). It ends with
 its last feature map (4-D); strategies add pooling and heads. Named *stages* let a strategy truncate the network
 after an early stage or unfreeze only the top K stages.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +43,10 @@ class BackboneInfo:
         preprocessing: Human-readable description of the preprocessing layer.
         pretrained: Whether ``weights="imagenet"`` means real ImageNet weights.
         description: One line for tables and the UI.
-        builder: ``builder(input_shape, weights) -> keras.Model`` where ``weights`` is ``"imagenet"``, ``None`` or a
-            path to a local weights file.
+        builder: ``builder(input_shape, weights, mix=None) -> keras.Model`` where ``weights`` is ``"imagenet"``,
+            ``None`` or a path to a local weights file; ``mix`` (C × 3) sets a C-channel ``preprocess`` layer.
         weights_probe: Returns True when ImageNet weights can be loaded *now* without network.
+        bgr: The pretrained network sees BGR (its first convolution's input axis is B, G, R).
     """
 
     name: str
@@ -56,6 +60,7 @@ class BackboneInfo:
     description: str
     builder: Callable[..., keras.Model] = field(repr=False, compare=False)
     weights_probe: Callable[[], bool] = field(repr=False, compare=False, default=lambda: True)
+    bgr: bool = False
 
     def weights_offline(self) -> bool:
         """True when ImageNet weights are available without network right now."""
@@ -101,32 +106,51 @@ def get_backbone(
     name: str,
     weights: str | Path | None = "imagenet",
     input_shape: tuple[int, int, int] | None = None,
+    *,
+    first_conv: str = "auto",
+    band_names: tuple[str, ...] | list[str] | None = None,
 ) -> keras.Model:
     """Build a headless backbone.
 
     Args:
         name: Registry name (see :func:`list_backbones`).
         weights: ``"imagenet"``, ``None`` (random initialisation) or the path of a local weights file.
-        input_shape: ``(H, W, 3)``; default is the backbone's ``default_size``.
+        input_shape: ``(H, W, C)``; default is ``(default_size, default_size, 3)``. With C ≠ 3 the network gets C
+            input channels and its first convolution is adapted from the RGB weights
+            (:mod:`tlgeo.backbones.channels`); with C = 3 it is exactly the RGB backbone.
+        first_conv: Adaptation rule for C ≠ 3: ``"auto"``, ``"cyclic"`` or ``"rgb_mean"``.
+        band_names: One name per channel (``rgb_mean`` needs bands named red, green or blue).
 
     Returns:
-        A Keras model from RGB 0–255 to the last feature map.
+        A Keras model from pixels in 0–255 to the last feature map.
 
     Raises:
-        ConfigError: Unknown backbone, or a bad ``input_shape``.
+        ConfigError: Unknown backbone, a bad ``input_shape``, or a rule that cannot be used with these bands.
         WeightsError: ImageNet weights cannot be had offline (the message names the offline backbones).
     """
     info = backbone_info(name)
     if input_shape is None:
         input_shape = (info.default_size, info.default_size, 3)
-    if len(input_shape) != 3 or input_shape[-1] != 3 or min(input_shape[:2]) < 32:
+    if len(input_shape) != 3 or input_shape[-1] < 1 or min(input_shape[:2]) < 32:
         raise ConfigError(
-            f"input_shape must be (H, W, 3) with H, W >= 32, received input_shape={tuple(input_shape)!r}",
-            hint="Backbones take 3-channel RGB; choose the 3 bands in the tile settings.",
+            f"input_shape must be (H, W, C) with H, W >= 32 and C >= 1, received input_shape={tuple(input_shape)!r}",
+            hint="Choose an input size of at least 32 px and at least one band in the tile settings.",
         )
     if weights not in ("imagenet", None):
         weights = Path(weights)
-    return info.builder(tuple(int(v) for v in input_shape), weights)
+    shape = tuple(int(v) for v in input_shape)
+    if shape[-1] == 3:
+        return info.builder(shape, weights)
+    from tlgeo.backbones.channels import channel_mix, transfer_weights
+
+    mix = channel_mix(first_conv, shape[-1], band_names)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*usually expects 1 or 3 input channels.*")
+        model = info.builder(shape, None, mix=mix)
+    if weights is not None:
+        rgb = info.builder((*shape[:2], 3), weights)
+        transfer_weights(rgb, model, mix, bgr=info.bgr)
+    return model
 
 
 def stage_index_of_layers(model: keras.Model, info: BackboneInfo) -> dict[str, int]:
@@ -234,7 +258,7 @@ def _register_builtin() -> None:
             preprocessing="x / 127.5 − 1",
             pretrained=False,
             description="Tiny random CNN for tests (no ImageNet weights).",
-            builder=lambda input_shape, weights: tiny.build_tiny_cnn(input_shape, weights),
+            builder=lambda input_shape, weights, mix=None: tiny.build_tiny_cnn(input_shape, weights, mix=mix),
         )
     )
     for var in efficientnet_lite.VARIANTS.values():
@@ -267,20 +291,21 @@ def _register_builtin() -> None:
                 description=app.description,
                 builder=functools.partial(_build_keras_app, app.name),
                 weights_probe=functools.partial(keras_apps.weights_available, app.name),
+                bgr=app.reverse_channels,
             )
         )
 
 
-def _build_lite(name: str, input_shape: tuple[int, int, int], weights: str | Path | None) -> keras.Model:
+def _build_lite(name: str, input_shape: tuple[int, int, int], weights: str | Path | None, mix=None) -> keras.Model:
     from tlgeo.backbones.efficientnet_lite import build_efficientnet_lite
 
-    return build_efficientnet_lite(name, input_shape, weights)
+    return build_efficientnet_lite(name, input_shape, weights, mix=mix)
 
 
-def _build_keras_app(name: str, input_shape: tuple[int, int, int], weights: str | Path | None) -> keras.Model:
+def _build_keras_app(name: str, input_shape: tuple[int, int, int], weights: str | Path | None, mix=None) -> keras.Model:
     from tlgeo.backbones.keras_apps import build_keras_app
 
-    return build_keras_app(name, input_shape, weights)
+    return build_keras_app(name, input_shape, weights, mix=mix)
 
 
 _register_builtin()

@@ -413,6 +413,7 @@ def build_efficientnet_lite(
     weights: str | Path | None = "imagenet",
     *,
     include_top: bool = False,
+    mix=None,
 ):
     """Build EfficientNet-Lite ``name`` as one functional Keras model (RGB 0–255 in).
 
@@ -423,6 +424,8 @@ def build_efficientnet_lite(
             ``.pth`` checkpoint (converted and cached), a converted ``.weights.h5`` file from the tlgeo cache, or a
             Keras ``.weights.h5`` saved from a model of the same structure.
         include_top: Add ``avg_pool → dropout → predictions`` (1000 ImageNet classes, softmax).
+        mix: For C-channel input (``input_shape[-1] != 3``, random weights only): the channel mix of the
+            ``preprocess`` layer (:func:`tlgeo.backbones.layers.preprocess_layer`); ``get_backbone`` adapts weights.
 
     Returns:
         ``keras.Model`` ending at ``head_relu`` (headless) or ``predictions``.
@@ -432,12 +435,12 @@ def build_efficientnet_lite(
     """
     import keras
 
-    from tlgeo.backbones.layers import ChannelAffine
+    from tlgeo.backbones.layers import preprocess_layer
 
     var = variant(name)
     input_shape = tuple(input_shape or (var.default_size, var.default_size, 3))
     inputs = keras.Input(shape=input_shape, name="image")
-    x = ChannelAffine(scale=1 / 128, offset=-127 / 128, name="preprocess")(inputs)
+    x = preprocess_layer(1 / 128, -127 / 128, mix=mix)(inputs)
 
     def conv_bn_relu(x, filters: int, kernel: int, stride: int, prefix: str, *, depthwise: bool = False, act=True):
         if depthwise:

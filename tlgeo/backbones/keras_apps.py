@@ -275,6 +275,7 @@ def build_keras_app(
     weights: str | Path | None = "imagenet",
     *,
     include_top: bool = False,
+    mix=None,
 ):
     """Build Keras application ``name`` after a ``preprocess`` layer, as one functional model (RGB 0–255 in).
 
@@ -284,6 +285,8 @@ def build_keras_app(
         weights: ``"imagenet"`` (Keras cache, else a download attempt), ``None`` (random), or the path of a local
             weights file (official ``.h5``, or ``.weights.h5`` saved from a tlgeo backbone of the same kind).
         include_top: Keep the 1000-class ImageNet classifier (``predictions``, softmax).
+        mix: For C-channel input (``input_shape[-1] != 3``, random weights only): the channel mix of the
+            ``preprocess`` layer (:func:`tlgeo.backbones.layers.preprocess_layer`); ``get_backbone`` adapts weights.
 
     Raises:
         WeightsError: Weights unavailable offline (names the offline backbones) or not loadable.
@@ -291,7 +294,7 @@ def build_keras_app(
     """
     import keras
 
-    from tlgeo.backbones.layers import ChannelAffine
+    from tlgeo.backbones.layers import preprocess_layer
 
     info = app(name)
     input_shape = tuple(input_shape or (info.default_size, info.default_size, 3))
@@ -314,9 +317,7 @@ def build_keras_app(
             )
 
     inputs = keras.Input(shape=input_shape, name="image")
-    x = ChannelAffine(
-        scale=list(info.scale), offset=list(info.offset), reverse_channels=info.reverse_channels, name="preprocess"
-    )(inputs)
+    x = preprocess_layer(list(info.scale), list(info.offset), reverse_channels=info.reverse_channels, mix=mix)(inputs)
     constructor: Callable = getattr(keras.applications, info.constructor)
     model = constructor(
         include_top=include_top,

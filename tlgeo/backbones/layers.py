@@ -10,7 +10,7 @@ from keras import ops
 class ChannelAffine(keras.layers.Layer):
     """Per-channel ``y = x * scale + offset``, optionally reversing channel order first (RGB → BGR).
 
-    Every backbone takes RGB pixels in 0–255 and starts with this layer, so a saved model carries its own
+    Every backbone takes pixels in 0–255 (RGB, or C channels) and starts with this layer, so a saved model carries its own
     ImageNet preprocessing and prediction cannot preprocess differently from training.
 
     Args:
@@ -43,3 +43,22 @@ class ChannelAffine(keras.layers.Layer):
             "offset": self.offset,
             "reverse_channels": self.reverse_channels,
         }
+
+
+def preprocess_layer(scale, offset, *, reverse_channels: bool = False, mix=None, name: str = "preprocess"):
+    """The backbone's ``preprocess`` layer: ImageNet ``scale``/``offset`` for RGB, or per channel for C channels.
+
+    Args:
+        scale: RGB scale (one value or three, in the order applied, i.e. BGR when ``reverse_channels``).
+        offset: RGB offset (same convention).
+        reverse_channels: RGB → BGR first (Caffe-style models).
+        mix: ``None`` for RGB input (the layer exactly as before), or the C × 3 matrix of
+            :func:`tlgeo.backbones.channels.channel_mix`: channel c then gets the preprocessing of the RGB channels
+            it draws from, and channels are never reversed (the first convolution is adapted instead).
+    """
+    if mix is None:
+        return ChannelAffine(scale=scale, offset=offset, reverse_channels=reverse_channels, name=name)
+    from tlgeo.backbones.channels import preprocess_values
+
+    scales, offsets = preprocess_values(scale, offset, mix, reverse_channels=reverse_channels)
+    return ChannelAffine(scale=scales, offset=offsets, reverse_channels=False, name=name)

@@ -108,10 +108,11 @@ def outlines(taskdir: str | Path, task: str) -> gpd.GeoDataFrame:
 @st.cache_data(show_spinner="Reading tiles…", max_entries=32)
 def _thumbs(taskdir: str, task: str, stamp: str, tile_ids: tuple[str, ...], size: int) -> np.ndarray:
     from tlgeo.datasets import load_images
+    from tlgeo.tiles import rgb_composite
 
     data = _task_data(taskdir, task, stamp)
     rows = data.tiles.set_index("tile_id").loc[list(tile_ids)].reset_index()
-    return load_images(rows, data.settings.tiles.bands, size, use_cache=False)
+    return rgb_composite(load_images(rows, data.settings.tiles.bands, size, use_cache=False), data.settings.tiles.bands)
 
 
 def thumbnails(taskdir: str | Path, task: str, tile_ids: list[str], size: int = 96) -> np.ndarray:
@@ -127,8 +128,9 @@ def _similarity(taskdir: str, task: str, stamp: str, backbone: str, img_size: in
     data = _task_data(taskdir, task, stamp)
     tiles = data.labelled()
     take = np.linspace(0, len(tiles) - 1, min(64, len(tiles))).astype(int)
-    images = load_images(tiles.iloc[take], data.settings.tiles.bands, img_size, use_cache=False)
-    return measure_similarity(images, backbone)
+    bands = data.settings.tiles.bands
+    images = load_images(tiles.iloc[take], bands, img_size, use_cache=False)
+    return measure_similarity(images, backbone, band_names=bands.names)
 
 
 def similarity(taskdir: str | Path, task: str, backbone: str, img_size: int) -> float:
