@@ -137,13 +137,21 @@ def _class_text(values) -> np.ndarray:
     return np.asarray(out, dtype=object)
 
 
-def read_class_labels(path: str | Path, config: ClassLabelConfig | None = None) -> tuple[gpd.GeoDataFrame, list[str]]:
+def _class_text_of(values, path: Path, column: str) -> np.ndarray:
+    return _class_text(values)
+
+
+def read_class_labels(
+    path: str | Path, config: ClassLabelConfig | None = None, *, convert=None
+) -> tuple[gpd.GeoDataFrame, list[str]]:
     """Read a labels file with its class column.
 
     Args:
         path: GeoPackage, GeoJSON, Shapefile, FlatGeobuf (anything pyogrio reads), or CSV with ``lat``/``lon``
             (EPSG:4326) or ``x``/``y`` (CRS from ``config.crs``).
-        config: Column names and CRS.
+        config: Column names and CRS (any object with ``column``, ``crs`` and ``id_column``).
+        convert: ``convert(raw_values, path, column) -> values`` (``None`` = missing) turning the column into the
+            ``class_name`` values; default: class text. The ``values`` task passes a numeric check here.
 
     Returns:
         ``(labels, report)``: a GeoDataFrame in the file's CRS with ``label_id`` (text), ``class_name`` (text) and
@@ -243,7 +251,7 @@ def read_class_labels(path: str | Path, config: ClassLabelConfig | None = None) 
             path=path,
         )
     out = gpd.GeoDataFrame(
-        {"label_id": ids, "class_name": _class_text(gdf[cfg.column].to_numpy())},
+        {"label_id": ids, "class_name": (convert or _class_text_of)(gdf[cfg.column].to_numpy(), path, cfg.column)},
         geometry=gdf.geometry.values,
         crs=gdf.crs,
     )
@@ -417,25 +425,31 @@ def _apply_rare(chips: gpd.GeoDataFrame, cfg: ClassLabelConfig, where: str, repo
     return chips
 
 
-def class_chips(
-    taskdir: str | Path, settings: TaskSettings, labels_file: str | Path | None = None
-) -> tuple[gpd.GeoDataFrame, list[str], list[str], gpd.GeoDataFrame, int, list[str]]:
-    """Labels file + imagery → chip index with an integer target column.
+def label_chips(
+    taskdir: str | Path, settings: TaskSettings, cfg, labels_file: str | Path | None = None, *, convert=None
+) -> tuple[gpd.GeoDataFrame, list[str], gpd.GeoDataFrame, int, Path]:
+    """Labels file + imagery → chips centred on each label (shared by the ``classes`` and ``values`` tasks).
+
+    Args:
+        taskdir: Task folder with ``imagery/``.
+        settings: Task settings (``[tiles] size``).
+        cfg: The task's ``[labels]`` settings (``file``, ``column``, ``crs``, ``id_column``, ``chip_m``,
+            ``polygon_chips``, ``grid_spacing_m``).
+        labels_file: Use this labels file instead of the one the settings name.
+        convert: Column conversion for :func:`read_class_labels`.
 
     Returns:
-        ``(chips, classes, report, vectors, size_px, target)``: ``vectors`` are the labels (EPSG:4326) with a
-        ``status`` (``used``, ``outside imagery``, ``no valid pixel``, ``dropped``).
+        ``(chips, report, labels, size_px, path)``: chips carry the converted label value in ``class_name``;
+        ``labels`` are the labels read (their CRS).
 
     Raises:
-        LabelError: Fewer than 2 classes, rare classes (with ``rare = "refuse"``), or no label on the imagery.
+        LabelError: No label on valid pixels of the imagery (and what :func:`read_class_labels` raises).
     """
     from tlgeo.labels._common import plural
-    from tlgeo.tiles import INDEX_COLUMNS
 
     taskdir = Path(taskdir)
-    cfg = class_config(settings)
     path = Path(labels_file) if labels_file is not None else find_label_file(taskdir, cfg)
-    labels, report = read_class_labels(path, cfg)
+    labels, report = read_class_labels(path, cfg, convert=convert)
     where = path.name
     n_read = len(labels)
     first_scene = _first_scene_crs(taskdir / "imagery")
@@ -456,6 +470,28 @@ def class_chips(
             hint="Check that the labels and the imagery cover the same area (and the CRS of the labels).",
             path=path,
         )
+    return chips, report, labels, size, path
+
+
+def class_chips(
+    taskdir: str | Path, settings: TaskSettings, labels_file: str | Path | None = None
+) -> tuple[gpd.GeoDataFrame, list[str], list[str], gpd.GeoDataFrame, int, list[str]]:
+    """Labels file + imagery → chip index with an integer target column.
+
+    Returns:
+        ``(chips, classes, report, vectors, size_px, target)``: ``vectors`` are the labels (EPSG:4326) with a
+        ``status`` (``used``, ``outside imagery``, ``no valid pixel``, ``dropped``).
+
+    Raises:
+        LabelError: Fewer than 2 classes, rare classes (with ``rare = "refuse"``), or no label on the imagery.
+    """
+    from tlgeo.labels._common import plural
+    from tlgeo.tiles import INDEX_COLUMNS
+
+    cfg = class_config(settings)
+    chips, report, labels, size, path = label_chips(taskdir, settings, cfg, labels_file)
+    where = path.name
+    n_read = len(labels)
     if cfg.classes is not None:
         known = chips["class_name"].isin(list(cfg.classes))
         if (~known).any():
