@@ -125,11 +125,12 @@ def as_stored(image: np.ndarray, bands: BandConfig) -> np.ndarray:
 
 @dataclass
 class Targets:
-    """Integer labels per target (−1 = missing) and the class names.
+    """Integer labels per target (−1 = missing) and the class names; floats for continuous targets.
 
     Attributes:
-        y: Target name → int array (N,), −1 where the tile has no label for that target.
-        classes: Target name → ordered class names.
+        y: Target name → int array (N,), −1 where the tile has no label for that target; for a continuous target
+            (empty class list) a float array, ``NaN`` where missing.
+        classes: Target name → ordered class names (``[]``: continuous).
     """
 
     y: dict[str, np.ndarray]
@@ -138,7 +139,51 @@ class Targets:
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, classes: dict[str, list[str]]) -> Targets:
         """Take the target columns of a labelled tile frame."""
-        return cls(y={t: frame[t].to_numpy(dtype=np.int64) for t in classes}, classes=dict(classes))
+        return cls(
+            y={t: frame[t].to_numpy(dtype=np.int64 if c else np.float64) for t, c in classes.items()},
+            classes=dict(classes),
+        )
+
+    def is_continuous(self, target: str) -> bool:
+        """Whether ``target`` is a regression target."""
+        return not self.classes[target]
+
+    def labelled_mask(self, target: str) -> np.ndarray:
+        """Tiles with a label for ``target``."""
+        y = self.y[target]
+        return np.isfinite(y) if self.is_continuous(target) else y >= 0
+
+    def standardized(self, stats: dict[str, tuple[float, float]]) -> Targets:
+        """Continuous targets as z-scores with ``stats`` (target → (mean, sd)); class targets unchanged."""
+        return Targets(
+            y={t: (v - stats[t][0]) / stats[t][1] if t in stats else v for t, v in self.y.items()},
+            classes=self.classes,
+        )
+
+    def regression_stats(self) -> dict[str, tuple[float, float]]:
+        """Mean and sd (≥ 1e-12) of each continuous target's labelled values."""
+        out = {}
+        for t in self.names:
+            if self.is_continuous(t):
+                v = self.y[t][np.isfinite(self.y[t])]
+                mean = float(v.mean()) if v.size else 0.0
+                sd = float(v.std()) if v.size > 1 else 1.0
+                out[t] = (mean, sd if sd > 1e-12 else 1.0)
+        return out
+
+    def strata(self, target: str, bins: int = 5) -> np.ndarray:
+        """Class labels, or quantile bins (0…bins−1, −1 = missing) of a continuous target, for stratification."""
+        y = self.y[target]
+        if not self.is_continuous(target):
+            return y
+        ok = np.isfinite(y)
+        out = np.full(len(y), -1, dtype=np.int64)
+        if ok.sum() >= bins:
+            edges = np.unique(np.quantile(y[ok], np.linspace(0, 1, bins + 1)[1:-1]))
+            out[ok] = np.searchsorted(edges, y[ok], side="right")
+        else:
+            out[ok] = 0
+        return out
 
     def subset(self, idx: np.ndarray) -> Targets:
         """Targets of the tiles at ``idx``."""
@@ -156,6 +201,10 @@ class Targets:
         """
         out = {}
         for t, y in self.y.items():
+            if self.is_continuous(t):
+                w = np.isfinite(y).astype("float32")
+                out[t] = w
+                continue
             w = (y >= 0).astype("float32")
             if balance and w.sum() > 0:
                 counts = np.bincount(y[y >= 0], minlength=len(self.classes[t])).astype("float64")
@@ -166,8 +215,13 @@ class Targets:
         return out
 
     def safe_labels(self) -> dict[str, np.ndarray]:
-        """Labels with −1 replaced by 0 (their weight is 0, so they never count)."""
-        return {t: np.where(y >= 0, y, 0).astype("int32") for t, y in self.y.items()}
+        """Labels with −1 (``NaN``) replaced by 0 (their weight is 0, so they never count); floats stay floats."""
+        return {
+            t: np.where(np.isfinite(y), y, 0.0).astype("float32")
+            if self.is_continuous(t)
+            else np.where(y >= 0, y, 0).astype("int32")
+            for t, y in self.y.items()
+        }
 
 
 def augment_batch(images, seed, *, colour: bool = True):

@@ -113,12 +113,16 @@ def prediction_columns(
     """Per target, the class-index column and the probability columns of a predictions frame.
 
     Single-target frames use ``class_index`` / ``prob_<class>``; multi-task frames ``<T>_class_index`` /
-    ``<T>_prob_<class>``. Without ``targets`` the layout is read from the column names.
+    ``<T>_prob_<class>``. A continuous target (regression; an empty class list) has one ``value`` (``<T>_value``)
+    column instead, returned in place of the class index with no probability columns. Without ``targets`` the
+    layout is read from the column names.
 
     Returns:
-        ``{target: (class_index_column, [prob_column, …])}`` (target ``""`` when it cannot be named).
+        ``{target: (class_index_or_value_column, [prob_column, …])}`` (target ``""`` when it cannot be named).
     """
     cols = list(predictions.columns)
+    if not targets and "value" in cols and "class_index" not in cols:
+        targets = {"": []}
     if targets:
         prefixes = dict.fromkeys(targets, "") if len(targets) == 1 else {t: f"{t}_" for t in targets}
     elif "class_index" in cols:
@@ -129,6 +133,14 @@ def prediction_columns(
         }
     out = {}
     for target, prefix in prefixes.items():
+        if targets and not targets[target]:
+            if f"{prefix}value" not in cols:
+                raise ConfigError(
+                    f"The predictions lack column {prefix}value",
+                    hint="Pass the frame returned by tlgeo.predict (PredictionResult.predictions).",
+                )
+            out[target] = (f"{prefix}value", [])
+            continue
         index_col = f"{prefix}class_index"
         probs = [c for c in cols if c.startswith(f"{prefix}prob_")]
         if targets:
@@ -277,6 +289,9 @@ def write_prediction_geotiff(
             ds.write(band, i)
             ds.set_band_description(i, name)
         for target, (index_col, prob_cols) in columns.items():
+            if not prob_cols:  # a value band (regression): no classes to name
+                ds.update_tags([name for name, _ in bands].index(index_col) + 1, target=target)
+                continue
             band_no = [name for name, _ in bands].index(index_col) + 1
             classes = [c.split("prob_", 1)[1] for c in prob_cols]
             ds.update_tags(band_no, classes=",".join(f"{i}={c}" for i, c in enumerate(classes)), target=target)

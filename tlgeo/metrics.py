@@ -1,4 +1,6 @@
-"""Classification metrics per fold and their mean ± sd across folds (scikit-learn; no Keras).
+"""Classification and regression metrics per fold and their mean ± sd across folds (scikit-learn; no Keras).
+
+Regression targets (``values`` task) get R², MAE, RMSE and Spearman's rank correlation (scipy).
 
 For ordered classes (good < fair < poor; indicator levels 0 < 1 < 2) ``within_one`` is the share of predictions at
 most one class from the truth — the measure road-quality studies report next to accuracy.
@@ -10,7 +12,44 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "within_one")
+SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "within_one", "r2", "mae", "rmse", "spearman")
+#: The summary metrics of a regression target.
+REGRESSION_METRICS = ("r2", "mae", "rmse", "spearman")
+
+
+def regression_metrics(y_true: np.ndarray, pred: np.ndarray) -> dict[str, object]:
+    """Metrics of one continuous target on one set of tiles (``NaN`` truth = missing, ignored).
+
+    Args:
+        y_true: float values (N,), ``NaN`` = missing.
+        pred: Predictions (N,) or (N, 1).
+
+    Returns:
+        ``n``, ``r2`` (1 − SSE/SST; ``NaN`` with fewer than 2 tiles or a constant truth), ``mae``, ``rmse``,
+        ``spearman`` (``NaN`` when either side is constant), ``bias`` (mean of prediction − truth).
+    """
+    from scipy.stats import spearmanr
+
+    y = np.asarray(y_true, dtype="float64").ravel()
+    p = np.asarray(pred, dtype="float64").reshape(len(y), -1)[:, 0]
+    mask = np.isfinite(y)
+    y, p = y[mask], p[mask]
+    if len(y) == 0:
+        return {"n": 0}
+    err = p - y
+    sst = float(((y - y.mean()) ** 2).sum())
+    out: dict[str, object] = {
+        "n": len(y),
+        "r2": 1.0 - float((err**2).sum()) / sst if len(y) > 1 and sst > 0 else float("nan"),
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt((err**2).mean())),
+        "bias": float(err.mean()),
+    }
+    if len(y) > 2 and np.ptp(y) > 0 and np.ptp(p) > 0:
+        out["spearman"] = float(spearmanr(y, p).statistic)
+    else:
+        out["spearman"] = float("nan")
+    return out
 
 
 def classification_metrics(
@@ -106,6 +145,13 @@ def summarize_folds(fold_metrics: Sequence[Mapping[str, object]]) -> dict[str, o
         for t in targets
     }
     return out
+
+
+def shown_metrics(mean: Mapping[str, object]) -> tuple[str, ...]:
+    """The summary metrics a table shows for a result's ``mean``: the classification four and/or the regression four."""
+    classification = ("accuracy", "balanced_accuracy", "macro_f1", "within_one")
+    regression = REGRESSION_METRICS if any(m in mean for m in REGRESSION_METRICS) else ()
+    return (classification if any(m in mean for m in classification) or not regression else ()) + regression
 
 
 def format_mean_sd(stat: Mapping[str, float] | None) -> str:

@@ -109,6 +109,8 @@ class PredictionResult:
         """Predicted tiles per class, per target (classes never predicted count 0)."""
         out = {}
         for target, classes in self.targets.items():
+            if not classes:
+                continue  # a continuous target has no classes to count
             col = label_column(self.targets, target)
             counts = self.predictions[col].value_counts() if len(self.predictions) else pd.Series(dtype=int)
             out[target] = {c: int(counts.get(c, 0)) for c in classes}
@@ -116,7 +118,7 @@ class PredictionResult:
 
 
 def label_column(targets: Mapping[str, Sequence[str]], target: str, what: str = "label") -> str:
-    """Column name of ``what`` (``label``, ``class_index`` or ``prob_<class>``) for ``target``."""
+    """Column name of ``what`` (``label``, ``class_index``, ``prob_<class>``, or ``value`` of a continuous target)."""
     return what if len(targets) == 1 else f"{target}_{what}"
 
 
@@ -145,7 +147,7 @@ class Predictor:
                 hint="The run may come from an incompatible tlgeo version; train it again.",
                 path=run.path,
             ) from exc
-        if not self.targets or any(len(c) < 2 for c in self.targets.values()):
+        if not self.targets or any(len(c) == 1 for c in self.targets.values()):  # [] = continuous
             raise RunError(f"Run {run.path} lists no usable targets: {self.targets!r}", path=run.path)
         self.tile_size: int = tiles.size
         self.stride: int = tiles.step
@@ -194,7 +196,7 @@ class Predictor:
         except ConfigError as exc:
             raise RunError(f"Run {self.run.path}: {exc}", hint="Train the run again.", path=self.run.path) from exc
         for target, classes in self.targets.items():
-            if probs[target].shape != (1, len(classes)):
+            if probs[target].shape != (1, len(classes) or 1):
                 raise RunError(
                     f"Run {self.run.path}: the model predicts {probs[target].shape[-1]} classes for {target!r}, "
                     f"config.json lists {len(classes)} ({', '.join(classes)})",
@@ -587,6 +589,9 @@ def _frame(
     }
     targets = predictor.targets
     for target, classes in targets.items():
+        if not classes:  # a continuous target: its value, in the units of the labels
+            data[label_column(targets, target, "value")] = probs[target].astype("float64").reshape(-1)
+            continue
         p = np.round(probs[target].astype("float64"), PROB_DECIMALS)
         idx = p.argmax(axis=1) if len(p) else np.empty(0, dtype="int64")
         data[label_column(targets, target)] = np.asarray(classes, dtype=object)[idx] if len(p) else []
@@ -599,7 +604,7 @@ def _frame(
 
 
 def _empty_probs(predictor: Predictor) -> dict[str, np.ndarray]:
-    return {t: np.empty((0, len(c)), dtype="float32") for t, c in predictor.targets.items()}
+    return {t: np.empty((0, len(c) or 1), dtype="float32") for t, c in predictor.targets.items()}
 
 
 def _concat(frames: list[gpd.GeoDataFrame], predictor: Predictor) -> gpd.GeoDataFrame:

@@ -317,6 +317,8 @@ def run_schema_problem(config: object, metrics: object) -> str | None:
     if not config["targets"]:
         return "config.json 'targets' is empty"
     for target, classes in config["targets"].items():
+        if classes == []:  # a continuous target (regression)
+            continue
         if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, (str, int)) for c in classes):
             return f"config.json targets.{target} must be a list of at least 2 class names, received {classes!r}"
     train = config["train"]

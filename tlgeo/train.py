@@ -26,7 +26,7 @@ from tlgeo.config import BandConfig, TrainConfig
 from tlgeo.datasets import Targets, _tiles_key, fit_bands, load_images, make_dataset
 from tlgeo.errors import TrainingError
 from tlgeo.labels import TaskData
-from tlgeo.metrics import classification_metrics, combine_targets, summarize_folds
+from tlgeo.metrics import classification_metrics, combine_targets, regression_metrics, summarize_folds
 from tlgeo.splits import Folds, make_folds, train_val_indices
 from tlgeo.transfer import (
     FROZEN,
@@ -40,6 +40,7 @@ from tlgeo.transfer import (
     measure_similarity,
     outputs_by_target,
     recommend_strategy,
+    rescale_regression_outputs,
     unfreeze,
 )
 
@@ -217,8 +218,8 @@ class Experiment:
 
     @property
     def strata(self) -> np.ndarray:
-        """Labels of the first target (used to keep every class in validation sets)."""
-        return self.targets.y[self.targets.names[0]]
+        """Labels of the first target (used to keep every class in validation sets); quantile bins of a number."""
+        return self.targets.strata(self.targets.names[0])
 
     def splits_frame(self) -> pd.DataFrame:
         """tile_id, block, fold, and the tile centroid in lon/lat (for maps)."""
@@ -258,8 +259,8 @@ def prepare_experiment(data: TaskData, config: TrainConfig, *, callback: TrainCa
     folds = make_folds(
         labelled,
         config.folds,
-        strata=targets.y[primary],
-        class_names=data.targets[primary] if not data.multi_task else None,
+        strata=targets.strata(primary),
+        class_names=data.targets[primary] if not data.multi_task and not data.is_continuous(primary) else None,
         split=config.split,
         block_size_m=config.block_size_m,
         buffer_m=config.buffer_m,
@@ -267,6 +268,8 @@ def prepare_experiment(data: TaskData, config: TrainConfig, *, callback: TrainCa
     )
     if data.multi_task:
         for t, classes in data.targets.items():
+            if not classes:
+                continue
             counts = np.bincount(targets.y[t][targets.y[t] >= 0], minlength=len(classes))
             if (counts == 0).any():
                 raise TrainingError(
@@ -400,39 +403,45 @@ def _features(
     return feats
 
 
+def _losses(targets: Targets) -> tuple[dict, dict]:
+    """Loss and weighted metrics per target: cross-entropy + accuracy, or mean squared error for a number."""
+    import keras
+
+    loss = {
+        t: keras.losses.MeanSquaredError() if targets.is_continuous(t) else keras.losses.SparseCategoricalCrossentropy()
+        for t in targets.names
+    }
+    return loss, {t: [] if targets.is_continuous(t) else ["accuracy"] for t in targets.names}
+
+
 def _compile_head(tm: TransferModel, targets: Targets, lr: float) -> None:
     import keras
 
-    tm.head.compile(
-        optimizer=keras.optimizers.Adam(lr),
-        loss={t: keras.losses.SparseCategoricalCrossentropy() for t in targets.names},
-        weighted_metrics={t: ["accuracy"] for t in targets.names},
-    )
+    loss, metrics = _losses(targets)
+    tm.head.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, weighted_metrics=metrics)
 
 
 def _compile_model(tm: TransferModel, targets: Targets, optimizer) -> None:
-    import keras
-
-    tm.model.compile(
-        optimizer=optimizer,
-        loss={t: keras.losses.SparseCategoricalCrossentropy() for t in targets.names},
-        weighted_metrics={t: ["accuracy"] for t in targets.names},
-    )
+    loss, metrics = _losses(targets)
+    tm.model.compile(optimizer=optimizer, loss=loss, weighted_metrics=metrics)
 
 
-def _early_stopping(config: TrainConfig, has_val: bool, *, whole_network: bool = False) -> list:
+def _early_stopping(
+    config: TrainConfig, has_val: bool, *, whole_network: bool = False, regression: bool = False
+) -> list:
     """Early stopping with the best weights restored.
 
     Heads on frozen features monitor validation loss. Whole-network phases monitor the mean validation accuracy over
     targets (class-weighted, i.e. balanced accuracy): a network trained from random weights first becomes
     overconfident — validation loss rises above the uniform guess of epoch 1 — long before its accuracy improves,
     and "best loss" would restore the untrained network. ``scratch`` is also never stopped before half its epochs.
+    With ``regression`` (no class target) every phase monitors validation loss.
     """
     import keras
 
     if not has_val:
         return [keras.callbacks.EarlyStopping(monitor="loss", patience=config.patience, restore_best_weights=True)]
-    if not whole_network:
+    if not whole_network or regression:
         return [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)]
 
     class MeanAccuracy(keras.callbacks.Callback):
@@ -503,7 +512,9 @@ def _fit(
             first_conv=config.first_conv,
             band_names=exp.band_config.names,
         )
-        tr_t, va_t = exp.targets.subset(train_idx), exp.targets.subset(val_idx)
+        # continuous targets train as z-scores of the training tiles; rescaled into the output layer at the end
+        stats = exp.targets.subset(train_idx).regression_stats()
+        tr_t, va_t = exp.targets.subset(train_idx).standardized(stats), exp.targets.subset(val_idx).standardized(stats)
         has_val = len(val_idx) > 0
         if strategy in FROZEN or strategy.startswith("fine_tune"):
             stage = (config.truncate_stage or default_truncate_stage(tm.info)) if strategy == "truncated" else None
@@ -566,10 +577,13 @@ def _fit(
                 shuffle=False,  # the dataset reshuffles itself every epoch
                 verbose=0,
                 callbacks=[
-                    *_early_stopping(config, has_val, whole_network=True),
+                    *_early_stopping(
+                        config, has_val, whole_network=True, regression=len(stats) == len(exp.targets.names)
+                    ),
                     _keras_bridge(progress, rec, fold, phase, per_batch),
                 ],
             )
+        rescale_regression_outputs(tm, stats)
         return tm, history
 
 
@@ -601,7 +615,10 @@ def _shared_head(exp: Experiment, config: TrainConfig) -> _HeadTrainer | None:
 
         dim = int(_shared_backbone(exp, config, reset=False).output.shape[-1])
         head = build_head(dim, exp.data.targets, config.dropout, config.seed)
-        exp.heads[key] = _HeadTrainer(head, list(exp.data.targets), config.learning_rate, config.batch_size)
+        continuous = [t for t in exp.data.targets if exp.data.is_continuous(t)]
+        exp.heads[key] = _HeadTrainer(
+            head, list(exp.data.targets), config.learning_rate, config.batch_size, continuous=continuous
+        )
     return exp.heads[key]
 
 
@@ -642,7 +659,7 @@ class _HeadTrainer:
     one trainer per head shape and :meth:`reset` restores the initial weights and clears the optimizer state.
     """
 
-    def __init__(self, head, names: list[str], learning_rate: float, batch_size: int):
+    def __init__(self, head, names: list[str], learning_rate: float, batch_size: int, continuous: Sequence[str] = ()):
         import keras
         import tensorflow as tf
 
@@ -651,10 +668,13 @@ class _HeadTrainer:
         self.opt = keras.optimizers.Adam(learning_rate)
         self.opt.build(head.trainable_variables)
 
+        def one_loss(t, out, y):
+            if t in continuous:  # mean squared error on the z-scored target
+                return tf.square(tf.cast(y, tf.float32) - out[:, 0])
+            return keras.losses.sparse_categorical_crossentropy(y, out)
+
         def losses(out, y, w, n):
-            return tf.add_n(
-                [tf.reduce_sum(w[t] * keras.losses.sparse_categorical_crossentropy(y[t], out[t])) / n for t in names]
-            )
+            return tf.add_n([tf.reduce_sum(w[t] * one_loss(t, out[t], y[t])) / n for t in names])
 
         @tf.function(reduce_retracing=True)
         def train_epoch(x, y, w, order):
@@ -677,8 +697,9 @@ class _HeadTrainer:
                 tf.reduce_sum(w[t] * tf.cast(tf.argmax(out[t], axis=1, output_type=tf.int32) == y[t], tf.float32))
                 / tf.maximum(tf.reduce_sum(w[t]), 1e-9)
                 for t in names
+                if t not in continuous
             ]
-            return loss, tf.add_n(accs) / len(accs)
+            return loss, tf.add_n(accs) / len(accs) if accs else tf.constant(float("nan"))
 
         self.train_epoch, self.evaluate = train_epoch, evaluate
 
@@ -735,7 +756,8 @@ def _train_head(
             ],
         )
         return
-    trainer = trainer or _HeadTrainer(tm.head, names, config.learning_rate, config.batch_size)
+    continuous = [t for t in names if tr_t.is_continuous(t)]
+    trainer = trainer or _HeadTrainer(tm.head, names, config.learning_rate, config.batch_size, continuous=continuous)
     trainer.reset()
     head, evaluate = tm.head, trainer.evaluate
 
@@ -876,7 +898,9 @@ def train(
             )
             probs = _predict_probs(exp, tm, config, test_idx)
             per_target = {
-                t: classification_metrics(
+                t: regression_metrics(exp.targets.y[t][test_idx], probs[t])
+                if exp.targets.is_continuous(t)
+                else classification_metrics(
                     exp.targets.y[t][test_idx], probs[t], exp.targets.classes[t], ordered=exp.data.is_ordered(t)
                 )
                 for t in exp.targets.names
@@ -937,6 +961,14 @@ def _oof_frame(exp: Experiment, outcomes: Sequence[FoldOutcome]) -> pd.DataFrame
     """Out-of-fold predictions: one row per labelled tile."""
     frame = pd.DataFrame({"tile_id": exp.tiles["tile_id"].to_numpy(), "fold": exp.folds.fold})
     for t, classes in exp.targets.classes.items():
+        prefix = "" if len(exp.targets.classes) == 1 else f"{t}_"
+        if not classes:  # a number: truth and out-of-fold prediction
+            pred = np.full(len(frame), np.nan)
+            for o in outcomes:
+                pred[o.test_idx] = o.probs[t].reshape(len(o.test_idx), -1)[:, 0]
+            frame[f"{prefix}true"] = exp.targets.y[t]
+            frame[f"{prefix}pred"] = pred
+            continue
         probs = np.full((len(frame), len(classes)), np.nan)
         for o in outcomes:
             probs[o.test_idx] = o.probs[t]

@@ -135,7 +135,7 @@ def run_train(args: argparse.Namespace) -> int:
     """``tlgeo train``: cross-validate, refit, save the run; the last line printed is the run folder."""
     from tlgeo.backbones import backbone_info
     from tlgeo.inputs import check_imagery_folder, check_training_imagery
-    from tlgeo.metrics import format_mean_sd
+    from tlgeo.metrics import format_mean_sd, shown_metrics
     from tlgeo.outputs import check_output_folder
     from tlgeo.runs import clean_stale_temp, save_run
     from tlgeo.tasks import load_task
@@ -158,9 +158,7 @@ def run_train(args: argparse.Namespace) -> int:
     mean = result.metrics["mean"]
     print(
         f"{result.config.strategy} on {config.backbone}, {config.folds} {config.split} folds: "
-        + ", ".join(
-            f"{m}={format_mean_sd(mean.get(m))}" for m in ("accuracy", "balanced_accuracy", "macro_f1", "within_one")
-        )
+        + ", ".join(f"{m}={format_mean_sd(mean.get(m))}" for m in shown_metrics(mean))
     )
     if result.model is None:
         print("(no run saved: --no-refit)")
@@ -175,7 +173,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from tlgeo._utils import atomic_write_json, to_dict
     from tlgeo.errors import ConfigError
     from tlgeo.inputs import check_imagery_folder, check_training_imagery
-    from tlgeo.metrics import format_mean_sd
+    from tlgeo.metrics import format_mean_sd, shown_metrics
     from tlgeo.outputs import check_outputs
     from tlgeo.tasks import load_task
     from tlgeo.train import compare
@@ -200,7 +198,7 @@ def run_compare(args: argparse.Namespace) -> int:
         rows.append(
             {
                 "strategy": s,
-                **{m: format_mean_sd(mean.get(m)) for m in ("accuracy", "balanced_accuracy", "macro_f1", "within_one")},
+                **{m: format_mean_sd(mean.get(m)) for m in shown_metrics(mean)},
                 "seconds": f"{r.timings.get('total_s', 0):.0f}",
             }
         )

@@ -97,15 +97,18 @@ class TransferModel:
 
 
 def build_head(feature_dim: int, targets: Mapping[str, list[str]], dropout: float, seed: int = 0) -> keras.Model:
-    """Dropout + one softmax Dense per target (float32 outputs, so mixed precision stays stable)."""
+    """Dropout + one softmax Dense per target (float32 outputs, so mixed precision stays stable).
+
+    A target with an empty class list is continuous: one linear unit (regression).
+    """
     import keras
 
     inputs = keras.Input(shape=(feature_dim,), name="features")
     x = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(inputs) if dropout > 0 else inputs
     outputs = {
         t: keras.layers.Dense(
-            len(classes),
-            activation="softmax",
+            len(classes) or 1,
+            activation="softmax" if classes else "linear",
             dtype="float32",
             kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i),
             name=t,
@@ -288,6 +291,9 @@ def fit_linear_head(
 
     fitted = {}
     for target, labels in y.items():
+        if int(tm.head.get_layer(target).units) == 1 and np.issubdtype(np.asarray(labels).dtype, np.floating):
+            fitted[target] = _fit_ridge(tm, features, labels, target)
+            continue
         mask = labels >= 0
         x, t = features[mask], labels[mask]
         n_classes = int(tm.head.get_layer(target).units)
@@ -324,6 +330,38 @@ def fit_linear_head(
         tm.head.get_layer(target).set_weights([kernel, bias])
         fitted[target] = est
     return fitted
+
+
+def _fit_ridge(tm: TransferModel, features: np.ndarray, labels: np.ndarray, target: str):
+    """Ridge regression (penalty chosen by leave-one-out over a grid) copied into the linear output ``target``."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    mask = np.isfinite(labels)
+    if mask.sum() < 2:
+        from tlgeo.errors import TrainingError
+
+        raise TrainingError(
+            f"features_linear: the training tiles of target {target!r} hold {int(mask.sum())} value(s) in this fold",
+            hint="Use fewer --folds, a larger --block-size or --split random.",
+        )
+    est = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-1, 4, 11)))
+    est.fit(features[mask], labels[mask])
+    scaler, reg = est[0], est[1]
+    coef = np.asarray(reg.coef_, dtype="float64").ravel() / scaler.scale_
+    intercept = float(reg.intercept_) - float(coef @ scaler.mean_)
+    tm.head.get_layer(target).set_weights([coef[:, None].astype("float32"), np.asarray([intercept], "float32")])
+    return est
+
+
+def rescale_regression_outputs(tm: TransferModel, stats: Mapping[str, tuple[float, float]]) -> None:
+    """Fold target standardisation into the linear outputs: a head trained on z-scores then predicts
+    ``z · sd + mean``, the target's own units (the saved model needs no statistics at prediction time)."""
+    for target, (mean, sd) in stats.items():
+        layer = tm.head.get_layer(target)
+        kernel, bias = layer.get_weights()
+        layer.set_weights([kernel * sd, bias * sd + mean])
 
 
 def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:

@@ -30,7 +30,8 @@ class TaskData:
             (undriven roads, missing indicator values, tiles without a village). Roads also carry ``roughness``
             and ``driven_length_m``; villages carry ``village_id``.
         targets: Target column → ordered class names, e.g. ``{"quality": ["good", "fair", "poor"]}`` or
-            ``{"ASSET": ["0", "1", "2"], ...}``.
+            ``{"ASSET": ["0", "1", "2"], ...}``. An empty list marks a continuous target (regression, ``values``
+            task): its column holds floats, ``NaN`` where there is no label.
         report: Human-readable lines on what was dropped, flagged or masked and why (with counts).
         vectors: The field data as geometries in EPSG:4326: labelled road segments or villages.
         bins: Cut points used to make classes (per device for roads, per indicator for villages), saved with runs.
@@ -50,6 +51,19 @@ class TaskData:
     network: gpd.GeoDataFrame | None = None
     ordered: dict[str, bool] = field(default_factory=dict)
 
+    def is_continuous(self, target: str) -> bool:
+        """Whether ``target`` is a number (regression) rather than classes."""
+        return not self.targets[target]
+
+    def _has_label(self):
+        import numpy as np
+
+        cols = [
+            np.isfinite(self.tiles[t].to_numpy(dtype="float64")) if not c else self.tiles[t].to_numpy() >= 0
+            for t, c in self.targets.items()
+        ]
+        return np.logical_or.reduce(cols)
+
     def is_ordered(self, target: str) -> bool:
         """Whether ``target``'s classes have an order."""
         return bool(self.ordered.get(target, True))
@@ -61,18 +75,19 @@ class TaskData:
 
     def labelled(self) -> gpd.GeoDataFrame:
         """Tiles with at least one target label."""
-        mask = (self.tiles[list(self.targets)] >= 0).any(axis=1)
-        return self.tiles[mask]
+        return self.tiles[self._has_label()]
 
     def unlabelled(self) -> gpd.GeoDataFrame:
         """Tiles with no label at all (e.g. roads nobody drove)."""
-        mask = (self.tiles[list(self.targets)] >= 0).any(axis=1)
-        return self.tiles[~mask]
+        return self.tiles[~self._has_label()]
 
     def class_counts(self) -> dict[str, dict[str, int]]:
-        """Labelled tiles per class, per target."""
+        """Labelled tiles per class, per target (a continuous target: ``{"n": labelled tiles}``)."""
         out = {}
         for target, classes in self.targets.items():
+            if not classes:
+                out[target] = {"n": int(self.tiles[target].notna().sum())}
+                continue
             col = self.tiles[target]
             out[target] = {c: int((col == i).sum()) for i, c in enumerate(classes)}
         return out
