@@ -202,3 +202,27 @@ def test_values_csv_missing_values_are_left_out_and_reported(tmp_path):
         from tlgeo.tasks.values import numeric_values
 
         numeric_values(np.array(["1", "x"], dtype=object), tmp_path / "labels.csv", "share")
+
+
+def test_cli_train_compare_predict_values(tmp_path, capsys):
+    make_values_task(tmp_path / "task", n=40, seed=2)
+    common = ["--data", str(tmp_path / "task"), "--backbone", "tiny_cnn", "--img-size", "32", "--folds", "2"]
+    common += ["--split", "random", "--epochs", "1", "--head-epochs", "5"]
+    assert (
+        main(["compare", *common, "--strategies", "features_linear,frozen_head", "--json", str(tmp_path / "c.json")])
+        == 0
+    )
+    table = json.loads((tmp_path / "c.json").read_text())["table"]
+    assert [r["strategy"] for r in table] == ["features_linear", "frozen_head"]
+    assert all("±" in r["r2"] and "±" in r["spearman"] and "accuracy" not in r for r in table)
+    assert main(["train", *common, "--strategy", "features_linear", "--runs", str(tmp_path / "runs")]) == 0
+    run = next((tmp_path / "runs").iterdir())
+    scene = tmp_path / "task" / "imagery" / "scene.tif"
+    outs = [tmp_path / "p.geojson", tmp_path / "p.tif", tmp_path / "p.csv"]
+    args = ["predict", str(scene), "--run", str(run), "--out", str(outs[0]), "--geotiff", str(outs[1])]
+    assert main([*args, "--csv", str(outs[2])]) == 0
+    gj, csv = gpd.read_file(outs[0]), pd.read_csv(outs[2])
+    assert "value" in gj.columns and "value" in csv.columns and "class_index" not in csv.columns
+    np.testing.assert_allclose(gj["value"], csv["value"], rtol=1e-6)
+    with rasterio.open(outs[1]) as ds:
+        assert ds.descriptions == ("value",)
