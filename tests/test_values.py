@@ -226,3 +226,20 @@ def test_cli_train_compare_predict_values(tmp_path, capsys):
     np.testing.assert_allclose(gj["value"], csv["value"], rtol=1e-6)
     with rasterio.open(outs[1]) as ds:
         assert ds.descriptions == ("value",)
+
+
+def test_villages_continuous_fractions_are_regression_targets(tmp_path):
+    from tests.test_labels_villages import _fraction_task
+    from tlgeo.train import train
+
+    task = _fraction_task(tmp_path)
+    toml = 'task = "villages"\n[tiles]\nsize = 64\n[villages]\nindicators = ["LIT"]\ncontinuous = true\n'
+    (task / "tlgeo.toml").write_text(toml)
+    data = load_task(task)
+    assert data.targets == {"LIT": []} and data.tiles["LIT"].dtype == np.float64
+    t = data.tiles.set_index("tile_id")
+    assert t.loc["scene_r001_c001", "LIT"] == pytest.approx((0.05 + 0.95 + 0.90) / 3)  # mean fraction, not a level
+    assert t["LIT"].isna().any() and len(data.labelled()) == t["LIT"].notna().sum()
+    result = train(data, replace(FAST, strategy="frozen_head", folds=2, refit=False))
+    assert {"r2", "mae", "rmse", "spearman"} <= set(result.metrics["targets"]["LIT"])
+    assert result.oof["pred"].between(-1, 2).all()

@@ -313,6 +313,9 @@ class VillageLabelConfig:
             same bins).
         weight_column: Column weighting villages that share a tile (e.g. ``"population"``): their fractions are
             averaged and their levels' mode taken with these weights. ``None``: every village counts once.
+        continuous: Fraction indicators become continuous targets (regression on the tile's mean fraction, one
+            output per indicator, masked where missing) instead of binned levels; integer-level indicators stay
+            classes.
     """
 
     indicators: tuple[str, ...] = DEFAULT_INDICATORS
@@ -320,6 +323,7 @@ class VillageLabelConfig:
     levels: int = 3
     bins: dict[str, list[float]] | None = None
     weight_column: str | None = None
+    continuous: bool = False
 
     def __post_init__(self) -> None:
         if not self.indicators:

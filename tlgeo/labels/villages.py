@@ -276,6 +276,7 @@ def join_villages_to_tiles(
     *,
     bins: dict[str, list[float]] | None = None,
     weight_name: str | None = None,
+    continuous: bool = False,
 ) -> tuple[gpd.GeoDataFrame, np.ndarray, list[str]]:
     """Give each tile the indicator levels of its villages, aggregated (spatial-index join; see the module docstring).
 
@@ -285,6 +286,7 @@ def join_villages_to_tiles(
         tiles: Tile index.
         indicators: Level columns to copy.
         bins: Cut points of binned indicators: several villages' fractions are averaged and re-binned with them.
+        continuous: Keep the (averaged) fraction of binned indicators as a float column instead of re-binning.
         weight_name: Name of the weight column, for the report.
 
     Returns:
@@ -333,6 +335,11 @@ def join_villages_to_tiles(
             agg = p.groupby("t")[["wv", "w"]].sum()
             plain = p.groupby("t")["val"].mean()  # tiles whose villages all weigh 0
             mean = (agg["wv"] / agg["w"].where(agg["w"] > 0)).fillna(plain)
+            if continuous:  # the mean fraction itself (regression target), NaN where no village has a value
+                values = np.full(n, np.nan)
+                values[mean.index.to_numpy()] = mean.to_numpy()
+                out[ind] = values
+                continue
             col[mean.index.to_numpy()] = np.searchsorted(np.asarray(bins[ind]), mean.to_numpy(), side="right")
         else:
             p = pairs.assign(lev=lev)[lev >= 0]
@@ -418,13 +425,15 @@ def village_labels(
         if ind in bins:
             vec[f"{ind}_value"] = numeric_column(villages[ind], ind, path.name)
         vec[ind] = levels[ind].to_numpy()
-    labelled, village_tile, rep = join_villages_to_tiles(vec, tiles, inds, bins=bins, weight_name=cfg.weight_column)
+    labelled, village_tile, rep = join_villages_to_tiles(
+        vec, tiles, inds, bins=bins, weight_name=cfg.weight_column, continuous=cfg.continuous
+    )
     report += rep
     if labelled["village_id"].isna().all():
         raise _no_overlap_error(villages, tiles, path)
     vec["tile_id"] = village_tile
     vec = vec.to_crs(4326)
-    counts = {ind: int((labelled[ind] >= 0).sum()) for ind in inds}
+    counts = {ind: int((labelled[ind].fillna(-1) >= 0).sum()) for ind in inds}
     report.append("labelled tiles per task: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     return labelled, vec, bins, report
 
@@ -465,7 +474,7 @@ def load_villages_task(taskdir: str | Path, settings: TaskSettings) -> TaskData:
         task="villages",
         settings=settings,
         tiles=labelled,
-        targets={ind: list(classes) for ind in cfg.indicators},
+        targets={ind: [] if cfg.continuous and ind in bins else list(classes) for ind in cfg.indicators},
         report=report,
         vectors=villages,
         bins=bins,
