@@ -226,6 +226,9 @@ def test_cli_train_compare_predict_values(tmp_path, capsys):
     np.testing.assert_allclose(gj["value"], csv["value"], rtol=1e-6)
     with rasterio.open(outs[1]) as ds:
         assert ds.descriptions == ("value",)
+    capsys.readouterr()
+    assert main(["plan", "--run", str(run), "--budget", "3", "--out", str(tmp_path / "plan.geojson")]) == 2
+    assert "classification run" in capsys.readouterr().err and not (tmp_path / "plan.geojson").exists()
 
 
 def test_villages_continuous_fractions_are_regression_targets(tmp_path):

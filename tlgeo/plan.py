@@ -141,6 +141,14 @@ def run_task(run: Run, data: str | Path | None = None):
     from tlgeo.config import load_settings
     from tlgeo.labels import load_task
 
+    continuous = [t for t, c in run.targets.items() if not c]
+    if continuous:
+        raise RunError(
+            f"Run {run.run_id} predicts numbers ({', '.join(continuous)}): active-learning plans score class "
+            "uncertainty and need a classification run",
+            hint="Pass a run of a classes, roads or villages task (--run).",
+            path=run.path,
+        )
     folder = data or run.config.get("data")
     if not folder or not Path(folder).is_dir():
         raise RunError(
