@@ -226,7 +226,7 @@ def test_cli_train_compare_predict_values(tmp_path, capsys):
     np.testing.assert_allclose(gj["value"], csv["value"], rtol=1e-6)
     with rasterio.open(outs[1]) as ds:
         assert ds.descriptions == ("value",)
-    capsys.readouterr()
+    assert "share: predicted from" in capsys.readouterr().out
     assert main(["plan", "--run", str(run), "--budget", "3", "--out", str(tmp_path / "plan.geojson")]) == 2
     assert "classification run" in capsys.readouterr().err and not (tmp_path / "plan.geojson").exists()
 

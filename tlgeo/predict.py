@@ -1263,6 +1263,9 @@ def run_predict_cli(args: argparse.Namespace) -> int:
     for target, counts in result.class_counts().items():
         name = "" if len(result.targets) == 1 else f"{target}: "
         print(f"  {name}" + ", ".join(f"{c} {n}" for c, n in counts.items()))
+    for target in (t for t, c in result.targets.items() if not c and len(preds)):
+        v = preds[label_column(result.targets, target, "value")]
+        print(f"  {target}: predicted from {v.min():.4g} to {v.max():.4g} (mean {v.mean():.4g})")
     for w in result.warnings:
         print(f"warning: {w}")
     written = [write_geojson(preds, args.out, overwrite=args.overwrite)]
