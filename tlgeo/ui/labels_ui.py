@@ -191,7 +191,7 @@ def composite_preview_ui(choices: LabelChoices) -> None:
     cols = st.columns(3)
     rgb = []
     for i, (col, role) in enumerate(zip(cols, ("Red", "Green", "Blue"), strict=True)):
-        key = f"{state.PREVIEW_RGB}_{role.lower()}"
+        key = f"{state.PREVIEW_RGB}_{role.lower()}_{'-'.join(map(str, chosen))}"  # new bands: new defaults
         _keep_valid(key, lambda v: v in options)
         rgb.append(
             col.selectbox(
