@@ -251,3 +251,21 @@ def test_bad_labels_uploads_are_one_line_errors(tmp_path):
     at.file_uploader(key=state.UPLOAD_LABELS).set_value([("pts.csv", csv, "text/csv")]).run()
     assert not at.exception
     assert [e.value for e in at.error] and all("Traceback" not in e.value for e in at.error)
+
+
+def test_metrics_shown_follow_the_target_kind():
+    import pandas as pd
+
+    from tlgeo.ui import widgets
+
+    assert widgets.summary_metrics("ordered")[-1] == "within_one"
+    assert "within_one" not in widgets.summary_metrics("categorical")
+    assert widgets.summary_metrics("continuous") == ("r2", "mae", "rmse", "spearman")
+    assert widgets.target_kind("roads") == "ordered"
+    assert widgets.target_kind("classes", ordered=False) == "categorical"
+    assert widgets.target_kind("classes", True, {"share": []}) == "continuous"  # no classes: a regression target
+    table = pd.DataFrame(
+        {"strategy": ["a"], "backbone": ["b"], "folds": [2], "r2": [0.5], "r2_sd": [0.1], "accuracy": [0.9]}
+    )
+    shown = widgets.metrics_table(table, "continuous")
+    assert list(shown.columns) == ["strategy", "backbone", "folds", "r2"] and shown["r2"].iloc[0].startswith("0.5")

@@ -31,8 +31,8 @@ UI_TASKS = tuple(list_tasks())
 TASK_NAMES = {name: get_task(name).title for name in UI_TASKS}
 #: Metrics shown per kind of target (``Task.target_kind`` / the run's ``ordered``): see :func:`summary_metrics`.
 _KIND_METRICS = {
-    "ordered": SUMMARY_METRICS,
-    "categorical": tuple(m for m in SUMMARY_METRICS if m != "within_one"),
+    "ordered": ("accuracy", "balanced_accuracy", "macro_f1", "within_one"),
+    "categorical": ("accuracy", "balanced_accuracy", "macro_f1"),
     "continuous": ("r2", "mae", "rmse", "spearman"),
 }
 IMG_SIZES = (64, 96, 128, 160, 224)
@@ -68,21 +68,22 @@ class Context:
         return cache.device_summary() or "?"
 
 
-def target_kind(task: str, ordered: bool = True) -> str:
-    """``"continuous"`` for a regression task, else ``"ordered"`` or ``"categorical"`` by ``ordered``."""
-    if get_task(task).target_kind == "continuous":
+def target_kind(task: str, ordered: bool = True, classes: dict[str, list] | None = None) -> str:
+    """``"continuous"`` for a regression task (or targets without classes, an empty class list), else
+    ``"ordered"`` or ``"categorical"`` by ``ordered``."""
+    if get_task(task).target_kind == "continuous" or (classes and all(len(c) == 0 for c in classes.values())):
         return "continuous"
     return "ordered" if ordered else "categorical"
 
 
 def run_kind(run: Run) -> str:
     """The kind of a run's targets (:func:`target_kind`; a multi-task run is ordered when any target is)."""
-    return target_kind(run.task, any(run.ordered.get(t, True) for t in run.targets))
+    return target_kind(run.task, any(run.ordered.get(t, True) for t in run.targets), run.targets)
 
 
 def data_kind(data: TaskData) -> str:
     """The kind of a dataset's targets (:func:`target_kind`)."""
-    return target_kind(data.task, any(data.is_ordered(t) for t in data.targets))
+    return target_kind(data.task, any(data.is_ordered(t) for t in data.targets), data.targets)
 
 
 def summary_metrics(kind: str) -> tuple[str, ...]:
