@@ -31,6 +31,7 @@ if submitted is not None:
         {
             "task": ctx.task,
             "source": ctx.source,
+            "kind": widgets.data_kind(data),
             "img_size": config.img_size,
             "table": comparison_table(results),
             "histories": {s: r.history for s, r in results.items()},
@@ -42,7 +43,7 @@ done = state.get(state.COMPARE_RESULT)
 if done and (done["task"], done["source"]) == (ctx.task, ctx.source):
     table = done["table"]
     st.subheader(f"Result — {table['backbone'].iloc[0]}, {done['img_size']} px, {table['folds'].iloc[0]} spatial folds")
-    widgets.lesson_ui(table)
+    widgets.lesson_ui(table, kind=done["kind"])
     left, right = st.columns(2, gap="large")
     left.plotly_chart(viz.comparison_bars(table), key="compare_bars", config=widgets.CHART_CONFIG)
     with right:
@@ -58,7 +59,7 @@ if done and (done["task"], done["source"]) == (ctx.task, ctx.source):
         st.plotly_chart(
             viz.compare_curves(done["histories"], metric=metric), key="compare_curves", config=widgets.CHART_CONFIG
         )
-    st.dataframe(widgets.metrics_table(table), hide_index=True)
+    st.dataframe(widgets.metrics_table(table, done["kind"]), hide_index=True)
     tabs = st.tabs(list(done["histories"]))
     for tab, (strategy, hist) in zip(tabs, done["histories"].items(), strict=True):
         tab.plotly_chart(

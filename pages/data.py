@@ -3,7 +3,7 @@
 import streamlit as st
 
 from tlgeo import viz
-from tlgeo.ui import cache, state, widgets
+from tlgeo.ui import cache, labels_ui, state, widgets
 from tlgeo.ui.errors import ui_errors
 
 ctx = widgets.context()
@@ -13,6 +13,9 @@ st.caption(f"{widgets.TASK_NAMES[ctx.task]} · {state.SOURCES[ctx.source]} · `{
 if ctx.source == state.UPLOADED:
     with st.expander("Upload files", expanded=True):
         widgets.upload_ui(ctx.task, ctx.taskdir)
+if labels_ui.is_label_file_task(ctx.task):  # classes, values, …: column, bands, scaling, composite preview
+    with st.container(border=True):
+        labels_ui.composite_preview_ui(labels_ui.label_settings_ui(ctx))
 
 data = widgets.load_data_ui(ctx)
 widgets.data_metrics_ui(data)
@@ -52,7 +55,7 @@ with left, ui_errors("drawing the map", stop=False):
                 legend_title="tile label",
                 view=view,
             )
-    else:
+    elif data.task == "villages":
         target = widgets.target_ui(data, "data_indicator")
         layer = c1.radio("Show", ["Villages", "Labelled tiles"], horizontal=True, key="data_map_layer_v")
         if layer == "Villages" and data.vectors is not None:
@@ -70,11 +73,17 @@ with left, ui_errors("drawing the map", stop=False):
                 legend_title=f"{target} level",
                 view=view,
             )
+    else:
+        fig = labels_ui.labels_map_ui(ctx, data, outlines, view, c1)
     st.plotly_chart(fig, key="data_map")
 
 with right:
     st.markdown("**Class balance** (labelled tiles)")
-    st.plotly_chart(viz.class_balance(data.class_counts()), key="data_balance", config=widgets.CHART_CONFIG)
+    st.plotly_chart(
+        viz.class_balance(data.class_counts(), ordered=widgets.data_kind(data) == "ordered"),
+        key="data_balance",
+        config=widgets.CHART_CONFIG,
+    )
     st.markdown("**What was dropped, flagged or masked — and why**")
     with st.container(height=330):
         st.markdown("\n".join(f"- {line}" for line in data.report) or "Nothing was dropped.")

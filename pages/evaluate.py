@@ -16,6 +16,9 @@ st.caption(
     "out, so neighbouring tiles never leak between training and test (spatial blocks)."
 )
 
+if widgets.run_kind(run) == "continuous":  # regression: the metrics above (R², MAE, RMSE, Spearman) per run
+    st.info("A regression run: its cross-validated R², MAE, RMSE and Spearman are above; no confusion matrix.")
+    st.stop()
 target = widgets.run_target_ui(run, "evaluate_target")
 with ui_errors("reading the run's predictions"):
     metrics, tiles = cache.evaluation(run, target)

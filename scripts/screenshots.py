@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import browser  # scripts/browser.py, shared with scripts/screenshots.py
 
 ROOT = browser.ROOT
-PAGES = ("data", "villages", "train", "compare", "evaluate", "predict")
+PAGES = ("data", "villages", "landcover", "train", "compare", "evaluate", "predict")
 WIDTH = 1400
 
 
@@ -148,9 +148,9 @@ def wait_progress(driver, fraction: float, timeout: float = 600.0) -> None:
 def shoot(url: str, out: Path, pages: list[str]) -> None:
     with browser.chromium(width=WIDTH, height=1000) as driver:
         for page in pages:
-            browser.open_page(driver, url, "" if page in ("data", "villages") else page, timeout=300)
-            if page == "villages":  # the Data page of the village-indicator task
-                choose(driver, "Task", "Village")
+            browser.open_page(driver, url, "" if page in ("data", "villages", "landcover") else page, timeout=300)
+            if page in ("villages", "landcover"):  # the Data page of the village-indicator or classes task
+                choose(driver, "Task", "Village" if page == "villages" else "Your own classes")
                 time.sleep(1)
                 browser.wait_idle(driver, timeout=300)
             elif page == "train":  # captured live, while fine-tuning at 64 px
@@ -179,7 +179,7 @@ def shoot(url: str, out: Path, pages: list[str]) -> None:
                 time.sleep(2)
                 browser.wait_idle(driver, timeout=600)
             save(driver, out / f"{page}.png")
-            if page == "villages":
+            if page in ("villages", "landcover"):
                 choose(driver, "Task", "Road")
                 time.sleep(1)
                 browser.wait_idle(driver, timeout=300)
@@ -211,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tlgeo-shots-") as tmp:
         tmp = Path(tmp)
         cache = Path(tempfile.gettempdir()) / "tlgeo-screenshots-cache"
-        print("training a small run for Evaluate and Predict …", flush=True)
-        train_run(tmp / "runs", args.sample, cache)
+        if {"evaluate", "predict"} & set(args.pages):
+            print("training a small run for Evaluate and Predict …", flush=True)
+            train_run(tmp / "runs", args.sample, cache)
         env = {"TLGEO_RUNS": str(tmp / "runs"), "TLGEO_SAMPLE_DATA": str(args.sample), "TLGEO_CACHE": str(cache)}
         with browser.streamlit_server(env, log=tmp / "streamlit.log") as url:
             shoot(url, args.out, args.pages)

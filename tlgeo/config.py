@@ -29,6 +29,9 @@ Task names are checked by :func:`tlgeo.tasks.get_task` (config is the bottom lay
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -384,6 +387,89 @@ def load_settings(taskdir: str | Path, task: str | None = None) -> TaskSettings:
     if task is not None:
         data["task"] = task
     return from_dict(TaskSettings, data, where=str(path))
+
+
+def _toml_value(value: Any, where: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} = {value!r} cannot be saved in tlgeo.toml", hint="Use a finite number.")
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a TOML basic string: same escapes as JSON
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v, where) for v in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v, where)}" for k, v in value.items() if v is not None)
+        return "{" + inner + "}"
+    raise ConfigError(f"{where} = {value!r} cannot be saved in tlgeo.toml")
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() and key.isascii() else json.dumps(key)
+
+
+def _changed(obj: Any) -> dict[str, Any]:
+    """Fields of a settings dataclass that differ from their defaults (nested dataclasses as nested dicts)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            sub = _changed(value)
+            if sub:
+                out[f.name] = sub
+            continue
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if value is not None and value != default:
+            out[f.name] = {k: v for k, v in value.items() if v is not None} if isinstance(value, dict) else value
+    return out
+
+
+def settings_toml(settings: TaskSettings) -> str:
+    """``settings`` as the text of a ``tlgeo.toml`` — the one place settings are serialised.
+
+    Only values that differ from the defaults are written (``task`` always), so :func:`load_settings` reads back
+    equal settings. ``None`` values are left out (TOML has no null; every ``None`` here is a default).
+
+    Raises:
+        ConfigError: A value TOML cannot hold (a non-finite number).
+    """
+    data = _changed(settings)
+    data.pop("task", None)
+    lines = [f"task = {_toml_value(settings.task, 'task')}"]
+
+    def table(name: str, values: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in values.items() if not isinstance(v, dict) or name == "labels"}
+        lines.extend(["", f"[{name}]"] if scalars or not values else [])
+        for key, value in scalars.items():
+            lines.append(f"{_toml_key(key)} = {_toml_value(value, f'[{name}] {key}')}")
+        for key, value in values.items():
+            if key not in scalars:
+                table(f"{name}.{_toml_key(key)}", value)
+
+    for section, values in data.items():
+        if isinstance(values, dict):
+            table(section, values)
+        else:
+            lines.append(f"{section} = {_toml_value(values, section)}")
+    return "\n".join(lines) + "\n"
+
+
+def save_settings(taskdir: str | Path, settings: TaskSettings) -> Path:
+    """Write ``settings`` as ``taskdir/tlgeo.toml`` (atomically; the text of :func:`settings_toml`).
+
+    Returns:
+        The path written.
+    """
+    path = Path(taskdir) / SETTINGS_FILE
+    text = settings_toml(settings)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 STRATEGIES = ("as_is", "features_linear", "frozen_head", "truncated", "fine_tune_top", "fine_tune_all", "scratch")

@@ -385,6 +385,29 @@ def rgb_composite(images: np.ndarray, bands: BandConfig) -> np.ndarray:
     return out
 
 
+def band_descriptions(path: str | Path) -> list[str]:
+    """Each band's description (its name in the file, e.g. ``"nir"``), ``""`` where it has none; one per band."""
+    info = raster_info(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(info.path) as ds:
+            return [(d or "").strip() for d in ds.descriptions]
+
+
+def scene_preview(path: str | Path, bands: BandConfig, max_size: int = 384) -> np.ndarray:
+    """An RGB preview (H, W, 3) uint8 of a whole scene read with ``bands`` (three bands: red, green, blue), its
+    longer side ``max_size`` pixels, through the same reader and scaling as training (:func:`read_tile`,
+    :func:`rgb_composite`); nodata pixels are black."""
+    from PIL import Image
+
+    info = raster_info(path)
+    tile = read_tile(info.path, None, bands, out_size=max_size, info=info)
+    rgb = rgb_composite(tile.image[None], bands)[0]
+    scale = max_size / max(info.width, info.height)
+    shape = (max(1, round(info.width * scale)), max(1, round(info.height * scale)))
+    return np.asarray(Image.fromarray(rgb).resize(shape, Image.BILINEAR))
+
+
 def read_tile(
     path: str | Path,
     window: Sequence[int] | Window | None = None,

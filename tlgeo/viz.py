@@ -34,6 +34,8 @@ QUALITATIVE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
 MISSING_COLOR = "#bdbdbd"
 CORRECT_COLOR, WRONG_COLOR = "#2c7bb6", "#d7191c"
 ROUGHNESS_SCALE = "RdYlGn_r"
+#: Continuous colour scale of numeric targets (values, regression).
+VALUE_SCALE = "Viridis"
 _MAP_HEIGHT = 520
 _MAP_WIDTH = 900
 
@@ -516,6 +518,7 @@ def predictions_map(
     basemap: str = "white-bg",
     view: Sequence[float] | None = None,
     title: str | None = None,
+    ordered: bool = True,
 ) -> go.Figure:
     """Predicted tiles coloured by predicted class; hover shows the tile and every class probability.
 
@@ -524,6 +527,7 @@ def predictions_map(
             ``<target>_label`` and ``<target>_prob_<class>`` (multi-task).
         classes: Class names of the target.
         target: Target name for multi-task predictions (``None``: single target).
+        ordered: Ordered classes get a colour ramp, unordered ones (land cover) categorical colours.
     """
     prefix = f"{target}_" if target else ""
     label_col = f"{prefix}label"
@@ -538,6 +542,93 @@ def predictions_map(
         basemap=basemap,
         title=title,
         legend_title=f"predicted {target or 'class'}",
+        view=view,
+        ordered=ordered,
+    )
+
+
+def labels_map(
+    labels: gpd.GeoDataFrame,
+    column: str,
+    *,
+    kind: str = "categorical",
+    classes: Sequence[str] | None = None,
+    footprints: gpd.GeoDataFrame | None = None,
+    basemap: str = "white-bg",
+    view: Sequence[float] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Labels of a labels file (points; lines and polygons at a point on them) coloured by their class or value.
+
+    Args:
+        labels: Labels (any CRS); a ``status`` column (``used`` / anything else) greys out labels left out.
+        column: Class column (text) or value column (numbers, for ``kind="continuous"``).
+        kind: ``"categorical"`` (qualitative colours, one legend entry per class), ``"ordered"`` (a light-to-dark
+            ramp) or ``"continuous"`` (a continuous colour scale with a colour bar).
+        classes: Class order for the legend (default: sorted values).
+        footprints: Scene outlines drawn under the labels.
+    """
+    g = to_lonlat(labels).reset_index(drop=True)
+    pts = g.geometry.representative_point()
+    g = pd.DataFrame({"lon": pts.x, "lat": pts.y, "value": g[column], "status": g.get("status", "used")})
+    g["label_id"] = labels["label_id"].to_numpy() if "label_id" in labels else np.arange(len(g)).astype(str)
+    used = (g["status"] == "used").to_numpy()
+    fig = go.Figure()
+    if footprints is not None and len(footprints):
+        fig.add_trace(_outline_trace(to_lonlat(footprints)))
+    left = g[~used]
+    if len(left):
+        fig.add_trace(
+            go.Scattermap(
+                lon=left["lon"],
+                lat=left["lat"],
+                mode="markers",
+                marker={"size": 7, "color": MISSING_COLOR},
+                name="left out (see report)",
+                text=left["label_id"].astype(str) + " · " + left["value"].astype(str) + " · " + left["status"],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    part = g[used]
+    if kind == "continuous":
+        values = pd.to_numeric(part["value"], errors="coerce")
+        fig.add_trace(
+            go.Scattermap(
+                lon=part["lon"],
+                lat=part["lat"],
+                mode="markers",
+                marker={"size": 8, "color": values, "colorscale": VALUE_SCALE, "colorbar": {"title": {"text": column}}},
+                name=column,
+                text=part["label_id"].astype(str),
+                customdata=values,
+                hovertemplate="%{text}<br>" + column + " = %{customdata:.4g}<extra></extra>",
+            )
+        )
+    else:
+        order = [str(c) for c in classes] if classes is not None else sorted(part["value"].astype(str).unique())
+        colors = class_colors(order, ordered=kind == "ordered")
+        names = part["value"].astype(str)
+        for name in order:
+            sel = part[names == name]
+            if sel.empty:
+                continue
+            fig.add_trace(
+                go.Scattermap(
+                    lon=sel["lon"],
+                    lat=sel["lat"],
+                    mode="markers",
+                    marker={"size": 8, "color": colors[name]},
+                    name=name,
+                    text=sel["label_id"].astype(str),
+                    hovertemplate=f"<b>{name}</b><br>label %{{text}}<extra></extra>",
+                )
+            )
+    return _map_layout(
+        fig,
+        bounds_of(g, footprints),
+        basemap,
+        title=title,
+        legend_title=column if kind != "continuous" else None,
         view=view,
     )
 
@@ -676,14 +767,17 @@ def _points_map(
 
 
 # --------------------------------------------------------------------------------------------- charts
-def class_balance(counts: Mapping[str, Mapping[str, int]], *, title: str | None = None) -> go.Figure:
-    """Labelled tiles per class, one bar group per target (``TaskData.class_counts()``)."""
+def class_balance(
+    counts: Mapping[str, Mapping[str, int]], *, title: str | None = None, ordered: bool = True
+) -> go.Figure:
+    """Labelled tiles per class, one bar group per target (``TaskData.class_counts()``); unordered classes get
+    categorical colours (``ordered=False``)."""
     fig = go.Figure()
     targets = list(counts)
     classes: list[str] = []
     for per in counts.values():
         classes += [c for c in per if c not in classes]
-    colors = class_colors(classes)
+    colors = class_colors(classes, ordered=ordered)
     for c in classes:
         fig.add_trace(
             go.Bar(

@@ -289,3 +289,52 @@ def history(run: Run) -> pd.DataFrame:
 def clear_runs() -> None:
     """Forget cached run listings (after a run was saved)."""
     _scan.clear()
+
+
+# --------------------------------------------------------------------------------------------- labels files, bands
+def _file_stamp(path: str | Path) -> str:
+    try:
+        st_ = Path(path).stat()
+    except OSError:
+        return ""
+    return f"{st_.st_size}|{st_.st_mtime_ns}"
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _label_columns(path: str, stamp: str) -> dict[str, bool]:
+    from tlgeo.labels.columns import label_columns
+
+    return label_columns(path)
+
+
+def label_columns(path: str | Path) -> dict[str, bool]:
+    """Columns of a labels file → numeric or not (``tlgeo.labels.columns.label_columns``), cached on the file."""
+    return _label_columns(str(path), _file_stamp(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _raster_bands(path: str, stamp: str) -> tuple[str, list[str]]:
+    from tlgeo.tiles import band_descriptions, raster_info
+
+    return raster_info(path).dtype, band_descriptions(path)
+
+
+def raster_bands(path: str | Path) -> tuple[str, list[str]]:
+    """``(dtype, band descriptions)`` of a raster (one description per band, ``""`` where none), cached."""
+    return _raster_bands(str(path), _file_stamp(path))
+
+
+@st.cache_data(show_spinner="Drawing the composite…", max_entries=32)
+def _preview(path: str, stamp: str, bands: tuple[int, int, int], scaling: str, value_range) -> np.ndarray:
+    from tlgeo.config import BandConfig
+    from tlgeo.tiles import scene_preview
+
+    cfg = BandConfig(bands=bands, names=("red", "green", "blue"), scaling=scaling, value_range=value_range)
+    return scene_preview(path, cfg)
+
+
+def composite_preview(
+    path: str | Path, bands: tuple[int, int, int], scaling: str, value_range: tuple[float, float] | None = None
+) -> np.ndarray:
+    """An RGB composite (uint8) of three bands of a scene (``tlgeo.tiles.scene_preview``), cached."""
+    return _preview(str(path), _file_stamp(path), tuple(bands), scaling, value_range)

@@ -4,7 +4,8 @@ Pages and widgets read and write ``st.session_state`` only through the names def
 two ways. Folders:
 
 * runs: ``$TLGEO_RUNS`` or ``runs/`` beside ``app.py``;
-* sample data: ``$TLGEO_SAMPLE_DATA`` or ``sample_data/`` beside ``app.py`` (``<task>/imagery``, labels, ``tlgeo.toml``);
+* sample data: ``$TLGEO_SAMPLE_DATA`` or ``sample_data/`` beside ``app.py`` (``<task>/imagery``, labels, ``tlgeo.toml``;
+  ``landcover/`` for the ``classes`` task);
 * uploads: a temporary folder per browser session (``tlgeo-session-*``), holding one task folder per task.
 """
 
@@ -36,6 +37,11 @@ SIDEBAR = "tlgeo_sidebar_values"
 SELECT_RUN_NEXT = "tlgeo_select_run_next"
 DEVICE_SLOT = "tlgeo_device_slot"
 PLAN_SCORED = "tlgeo_plan_scored"
+LABEL_COLUMN = "tlgeo_label_column"
+LABEL_BANDS = "tlgeo_label_bands"
+LABEL_SCALING = "tlgeo_label_scaling"
+LABEL_CHIP = "tlgeo_label_chip"
+PREVIEW_RGB = "tlgeo_preview_rgb"
 
 SAMPLE = "sample"
 UPLOADED = "uploaded"
@@ -88,9 +94,13 @@ def upload_task_dir(task: str) -> Path:
     return path
 
 
+#: Bundled sample folder of a task whose folder is not named after it (others: ``sample_data/<task>``).
+SAMPLE_FOLDERS = {"classes": "landcover"}
+
+
 def task_dir(task: str, source: str) -> Path:
-    """The task folder the sidebar's choices point at."""
-    return sample_root() / task if source == SAMPLE else upload_task_dir(task)
+    """The task folder the sidebar's choices point at (the ``classes`` sample is ``sample_data/landcover``)."""
+    return sample_root() / SAMPLE_FOLDERS.get(task, task) if source == SAMPLE else upload_task_dir(task)
 
 
 def similarity_key(task: str, source: str) -> str:

@@ -31,6 +31,11 @@ TILE_TYPES = IMAGE_TYPES + SIDECAR_TYPES
 ROAD_LOG_TYPES = ("csv", "gz")
 VILLAGE_TYPES = ("csv", "gz", "geojson", "json", "gpkg")
 SETTINGS_TYPES = ("toml",)
+#: Labels files of the label-file tasks (``classes``, …): single files, a zipped Shapefile, or a Shapefile's parts.
+LABEL_SINGLE_TYPES = ("gpkg", "geojson", "json", "fgb", "csv")
+SHAPEFILE_PARTS = ("shp", "shx", "dbf", "prj", "cpg")
+LABEL_TYPES = (*LABEL_SINGLE_TYPES, "zip", *SHAPEFILE_PARTS)
+LABELS_STEM = "labels"
 _COMPOUND = (".csv.gz",)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -194,6 +199,102 @@ def save_single(
         if p.is_file() and (target is None or p.resolve() != target):
             p.unlink()
     return target
+
+
+class _Part:
+    """A member of an uploaded zip, shaped like an uploaded file."""
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name, self._data, self.size = name, data, len(data)
+
+    def getvalue(self) -> bytes:
+        return self._data
+
+
+def _zip_shapefile(file: UploadedLike, max_mb: float) -> list[_Part]:
+    """The parts of the one Shapefile inside an uploaded zip (nothing is extracted to disk by name)."""
+    import io
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(file.getvalue()))
+    except zipfile.BadZipFile as exc:
+        raise DataFileError(f"{file.name!r} is not a readable zip file", hint="Zip the Shapefile again.") from exc
+    with archive:
+        members = [
+            m for m in archive.infolist() if not m.is_dir() and not PurePosixPath(m.filename).name.startswith(".")
+        ]
+        shps = [m for m in members if m.filename.lower().endswith(".shp")]
+        if len(shps) != 1:
+            raise DataFileError(
+                f"{file.name!r} holds {len(shps)} Shapefiles (.shp), expected exactly one",
+                hint="Zip one Shapefile's .shp, .shx, .dbf and .prj, or upload a GeoPackage.",
+            )
+        stem = shps[0].filename[:-4]
+        parts = [
+            m for m in members if m.filename.rsplit(".", 1)[0] == stem and _suffix(m.filename)[1:] in SHAPEFILE_PARTS
+        ]
+        if sum(m.file_size for m in parts) > max_mb * 1024 * 1024:
+            raise DataFileError(f"{file.name!r} unpacks to more than {max_mb:g} MB", hint="Upload a smaller file.")
+        return [_Part(PurePosixPath(m.filename).name, archive.read(m)) for m in parts]
+
+
+def save_labels(files: Sequence[UploadedLike] | UploadedLike, folder: Path, *, max_mb: float | None = None) -> Path:
+    """Save an uploaded labels file as ``folder/labels.<ext>`` (replacing earlier ones) and return its path.
+
+    Accepts one GeoPackage, GeoJSON, FlatGeobuf or CSV file; a zip holding one Shapefile; or a Shapefile's parts
+    (``.shp``, ``.shx``, ``.dbf``, optionally ``.prj``/``.cpg``) uploaded together.
+
+    Raises:
+        DataFileError: Wrong type, several labels files, a Shapefile without its ``.shx`` or ``.dbf``, a bad zip.
+    """
+    max_mb = MAX_UPLOAD_MB if max_mb is None else max_mb
+    files = list(files) if isinstance(files, (list, tuple)) else [files]
+    names = [safe_filename(f.name, LABEL_TYPES) for f in files]
+    kinds = [_suffix(n)[1:] for n in names]
+    if kinds == ["zip"]:
+        check_size(files[0], max_mb)
+        files = _zip_shapefile(files[0], max_mb)
+        kinds = [_suffix(f.name)[1:] for f in files]
+    elif "zip" in kinds:
+        raise DataFileError("Upload a zipped Shapefile on its own", hint="Remove the other labels files.")
+    if any(k in SHAPEFILE_PARTS for k in kinds):
+        missing = [f".{k}" for k in ("shp", "shx", "dbf") if k not in kinds]
+        if missing:
+            raise DataFileError(
+                f"The Shapefile upload lacks its {', '.join(missing)} file",
+                hint="Upload the .shp, .shx, .dbf and .prj together (or one zip of them), or a GeoPackage.",
+            )
+        extra = [f.name for f, k in zip(files, kinds, strict=True) if k not in SHAPEFILE_PARTS]
+        if extra or len(set(kinds)) != len(kinds):
+            raise DataFileError(
+                f"Upload one labels file at a time (received {', '.join(f.name for f in files)})",
+                hint="Upload one Shapefile's parts, or a single GeoPackage, GeoJSON, FlatGeobuf or CSV.",
+            )
+    elif len(files) != 1:
+        raise DataFileError(
+            f"Upload one labels file at a time (received {', '.join(f.name for f in files)})",
+            hint="Merge them into one GeoPackage, or upload a Shapefile's .shp, .shx, .dbf and .prj together.",
+        )
+    folder = Path(folder)
+    saved = [
+        save_upload(f, folder, LABEL_TYPES, name=f"{LABELS_STEM}.{k}", max_mb=max_mb)
+        for f, k in zip(files, kinds, strict=True)
+    ]
+    keep = {p.name for p in saved}
+    for p in folder.glob(f"{LABELS_STEM}.*"):
+        if p.is_file() and p.name not in keep:
+            p.unlink()
+    return next(p for p in saved if p.suffix != ".prj" and p.suffix[1:] not in SHAPEFILE_PARTS[1:])
+
+
+def labels_file(folder: Path) -> Path | None:
+    """The labels file :func:`save_labels` saved in ``folder`` (``labels.gpkg``, ``labels.shp``, …), if any."""
+    for kind in (*LABEL_SINGLE_TYPES, "shp"):
+        p = Path(folder) / f"{LABELS_STEM}.{kind}"
+        if p.is_file():
+            return p
+    return None
 
 
 def rasters_with_world_files(paths: Sequence[Path]) -> list[Path]:

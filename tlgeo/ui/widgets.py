@@ -16,7 +16,7 @@ import streamlit as st
 
 from tlgeo.config import INDICATOR_NAMES, TrainConfig
 from tlgeo.metrics import SUMMARY_METRICS, format_mean_sd
-from tlgeo.tasks import get_task
+from tlgeo.tasks import get_task, list_tasks
 from tlgeo.transfer import STRATEGY_DESCRIPTIONS, TRAINABLE, recommend_strategy
 from tlgeo.ui import cache, state, uploads
 from tlgeo.ui.errors import ui_errors
@@ -26,9 +26,15 @@ if TYPE_CHECKING:
     from tlgeo.runs import Run
     from tlgeo.transfer import Recommendation
 
-#: Tasks the dashboard has upload widgets and map layers for (titles from the task registry; ``classes``: later).
-UI_TASKS = ("roads", "villages")
+#: Every registered task, titled by the registry (roads, villages, classes, and any task registered later).
+UI_TASKS = tuple(list_tasks())
 TASK_NAMES = {name: get_task(name).title for name in UI_TASKS}
+#: Metrics shown per kind of target (``Task.target_kind`` / the run's ``ordered``): see :func:`summary_metrics`.
+_KIND_METRICS = {
+    "ordered": ("accuracy", "balanced_accuracy", "macro_f1", "within_one"),
+    "categorical": ("accuracy", "balanced_accuracy", "macro_f1"),
+    "continuous": ("r2", "mae", "rmse", "spearman"),
+}
 IMG_SIZES = (64, 96, 128, 160, 224)
 #: plotly config of charts (maps keep their toolbar for zooming).
 CHART_CONFIG = {"displayModeBar": False}
@@ -39,7 +45,7 @@ class Context:
     """The sidebar's choices, shared by every page.
 
     Attributes:
-        task: ``"roads"`` or ``"villages"``.
+        task: A registered task name (``tlgeo.tasks.list_tasks()``).
         source: ``state.SAMPLE`` or ``state.UPLOADED``.
         taskdir: The task folder those choices point at.
         run: The active run (``None`` when there is none for this task).
@@ -62,9 +68,38 @@ class Context:
         return cache.device_summary() or "?"
 
 
+def target_kind(task: str, ordered: bool = True, classes: dict[str, list] | None = None) -> str:
+    """``"continuous"`` for a regression task (or targets without classes, an empty class list), else
+    ``"ordered"`` or ``"categorical"`` by ``ordered``."""
+    if get_task(task).target_kind == "continuous" or (classes and all(len(c) == 0 for c in classes.values())):
+        return "continuous"
+    return "ordered" if ordered else "categorical"
+
+
+def run_kind(run: Run) -> str:
+    """The kind of a run's targets (:func:`target_kind`; a multi-task run is ordered when any target is)."""
+    return target_kind(run.task, any(run.ordered.get(t, True) for t in run.targets), run.targets)
+
+
+def data_kind(data: TaskData) -> str:
+    """The kind of a dataset's targets (:func:`target_kind`)."""
+    return target_kind(data.task, any(data.is_ordered(t) for t in data.targets), data.targets)
+
+
+def summary_metrics(kind: str) -> tuple[str, ...]:
+    """The metrics tables and headers show for a kind of target — the one place that branches on it.
+
+    Ordered classes: accuracy, balanced accuracy, macro F1, within one class; unordered classes: the same without
+    ``within_one``; continuous targets: R², MAE, RMSE, Spearman. The first is the headline metric.
+    """
+    return _KIND_METRICS.get(kind, SUMMARY_METRICS)
+
+
 def _run_label(run: Run) -> str:
-    acc = format_mean_sd(run.metrics.get("mean", {}).get("accuracy"))
-    return f"{run.strategy} · {run.backbone} · {run.img_size}px · acc {acc} · {run.run_id[:15]}"
+    headline = summary_metrics(run_kind(run))[0]
+    value = format_mean_sd(run.metrics.get("mean", {}).get(headline))
+    short = {"accuracy": "acc"}.get(headline, headline)
+    return f"{run.strategy} · {run.backbone} · {run.img_size}px · {short} {value} · {run.run_id[:15]}"
 
 
 def select_run_next(run_id: str) -> None:
@@ -197,10 +232,18 @@ def upload_ui(task: str, taskdir: Path) -> None:
             accept_multiple_files=True,
             key=key(state.UPLOAD_LABELS),
         )
-    else:
+    elif task == "villages":
         labels = c2.file_uploader(
             "Village indicators (CSV with village_id, lat, lon; or GeoJSON/GPKG)",
             type=list(uploads.VILLAGE_TYPES),
+            key=key(state.UPLOAD_LABELS),
+        )
+    else:  # every task reading a labels file ([labels] file): classes, values, …
+        labels = c2.file_uploader(
+            "Labels: GeoPackage, GeoJSON, FlatGeobuf, zipped Shapefile (or .shp + .shx + .dbf + .prj), or CSV with "
+            "lat/lon",
+            type=list(uploads.LABEL_TYPES),
+            accept_multiple_files=True,
             key=key(state.UPLOAD_LABELS),
         )
     settings = c3.file_uploader("tlgeo.toml", type=list(uploads.SETTINGS_TYPES), key=key(state.UPLOAD_SETTINGS))
@@ -209,8 +252,10 @@ def upload_ui(task: str, taskdir: Path) -> None:
             uploads.sync_uploads(imagery, taskdir / "imagery", uploads.TILE_TYPES)
         if labels and task == "roads":
             uploads.sync_uploads(labels, taskdir / "vibration", uploads.ROAD_LOG_TYPES)
-        elif labels:
+        elif labels and task == "villages":
             uploads.save_single(labels, taskdir, "villages", uploads.VILLAGE_TYPES, replaces=VILLAGE_FILES)
+        elif labels:
+            uploads.save_labels(labels, taskdir)
         if settings:
             uploads.save_single(settings, taskdir, "tlgeo", uploads.SETTINGS_TYPES, replaces=("tlgeo.toml",))
     kept = uploads.files_in(taskdir)
@@ -221,9 +266,12 @@ def upload_ui(task: str, taskdir: Path) -> None:
             uploads.remove_folder(taskdir)
             state.put(state.UPLOAD_GENERATION, generation + 1)  # fresh, empty uploaders
             st.rerun()
-    has_labels = (
-        any(n.startswith("vibration/") for n in kept) if task == "roads" else any(n in VILLAGE_FILES for n in kept)
-    )
+    if task == "roads":
+        has_labels = any(n.startswith("vibration/") for n in kept)
+    elif task == "villages":
+        has_labels = any(n in VILLAGE_FILES for n in kept)
+    else:
+        has_labels = uploads.labels_file(taskdir) is not None
     if not any(n.startswith("imagery/") for n in kept) or not has_labels:
         st.info("Upload imagery and labels to continue (or pick the bundled sample in the sidebar).")
         st.stop()
@@ -254,7 +302,7 @@ def data_metrics_ui(data: TaskData) -> None:
     cols[2].metric("Labelled tiles", f"{labelled:,}")
     cols[3].metric("Unlabelled (to predict)", f"{len(tiles) - labelled:,}")
     n_vec = 0 if data.vectors is None else len(data.vectors)
-    cols[4].metric("Road segments" if data.task == "roads" else "Villages", f"{n_vec:,}")
+    cols[4].metric({"roads": "Road segments", "villages": "Villages"}.get(data.task, "Labels"), f"{n_vec:,}")
 
 
 def scene_view_ui(outlines, key: str) -> tuple[float, float, float, float] | None:
@@ -340,6 +388,7 @@ def prediction_ui(ctx: Context, run: Run, done: dict) -> None:
                 target=None if len(result.targets) == 1 else target,
                 basemap=ctx.basemap,
                 title="Predicted class per tile (hover for probabilities)",
+                ordered=run.ordered.get(target, True),
             )
         st.plotly_chart(fig, key="predict_map")
     labels = {"geojson": "GeoJSON (EPSG:4326)", "csv": "CSV table", "geotiff": "GeoTIFF (class + probabilities)"}
@@ -521,15 +570,16 @@ def run_header_ui(run: Run) -> None:
         f"in {cfg.get('timings', {}).get('total_s', '?')} s"
     )
     mean = run.metrics.get("mean", {})
-    cols = st.columns(len(SUMMARY_METRICS))
-    for col, m in zip(cols, SUMMARY_METRICS, strict=True):
+    shown = summary_metrics(run_kind(run))
+    cols = st.columns(len(shown))
+    for col, m in zip(cols, shown, strict=True):
         col.metric(m.replace("_", " "), format_mean_sd(mean.get(m)))
 
 
-def metrics_table(results_table: pd.DataFrame) -> pd.DataFrame:
-    """``comparison_table`` with ``mean ± sd`` strings, for display."""
+def metrics_table(results_table: pd.DataFrame, kind: str = "ordered") -> pd.DataFrame:
+    """``comparison_table`` with ``mean ± sd`` strings of the metrics of ``kind`` (:func:`summary_metrics`)."""
     out = results_table[["strategy", "backbone", "folds"]].copy()
-    for m in SUMMARY_METRICS:
+    for m in summary_metrics(kind):
         if m in results_table:
             out[m] = [
                 format_mean_sd({"mean": a, "sd": b})
@@ -540,8 +590,12 @@ def metrics_table(results_table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def lesson_ui(table: pd.DataFrame, metric: str = "accuracy") -> None:
-    """One sentence on what the comparison shows: the best strategy and its margin over training from scratch."""
+def lesson_ui(table: pd.DataFrame, metric: str | None = None, kind: str = "ordered") -> None:
+    """One sentence on what the comparison shows: the best strategy and its margin over training from scratch.
+
+    ``metric`` defaults to the headline metric of ``kind`` (:func:`summary_metrics`; higher is better for it).
+    """
+    metric = metric or summary_metrics(kind)[0]
     if metric not in table or table[metric].isna().all():
         return
     best = table.loc[table[metric].idxmax()]
