@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import tempfile
 import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -349,5 +350,14 @@ def files_in(folder: Path) -> list[str]:
 
 
 def remove_folder(folder: Path) -> None:
-    """Delete a session upload folder and everything in it."""
+    """Delete a session upload folder and everything in it.
+
+    Only a folder inside this session's own temporary folder (``tlgeo-session-*`` under the system temp folder) is
+    ever deleted; any other path is left alone, so no user-owned folder can be removed from the dashboard.
+    """
+    folder = Path(folder).resolve()
+    temp_root = Path(tempfile.gettempdir()).resolve()
+    inside = [p for p in folder.parents if p.parent == temp_root and p.name.startswith("tlgeo-session-")]
+    if not inside or folder.is_symlink():
+        return
     shutil.rmtree(folder, ignore_errors=True)
