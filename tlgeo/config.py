@@ -472,7 +472,19 @@ def save_settings(taskdir: str | Path, settings: TaskSettings) -> Path:
     return path
 
 
-STRATEGIES = ("as_is", "features_linear", "frozen_head", "truncated", "fine_tune_top", "fine_tune_all", "scratch")
+STRATEGIES = (
+    "as_is",
+    "features_linear",
+    "frozen_head",
+    "truncated",
+    "fine_tune_top",
+    "fine_tune_all",
+    "scratch",
+    "chip_stats",
+)
+CLASS_WEIGHTS = ("none", "balanced", "sqrt")
+#: Metrics ``auto`` can optimise (``r2`` for continuous targets).
+OPTIMISE_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "r2")
 SPLITS = ("spatial", "random")
 CLASSIFIERS = ("logistic", "svm")
 FIRST_CONV_RULES = ("auto", "cyclic", "rgb_mean")
@@ -502,7 +514,11 @@ class TrainConfig:
         buffer_m: Training tiles closer than this to a test block are left out of that fold.
         val_fraction: Share of training blocks held out for early stopping.
         augment: Flips, 90° rotations and mild colour jitter while fine-tuning.
-        class_weights: Weight classes inversely to their frequency.
+        class_weights: Class weighting of the loss: ``"none"``, ``"balanced"`` (inverse class frequency) or
+            ``"sqrt"`` (its square root, halfway); configs saved with ``true``/``false`` read as balanced/none.
+        metric: The metric ``auto`` optimises (and that runs report as optimised): ``"balanced_accuracy"``,
+            ``"accuracy"``, ``"macro_f1"`` or ``"r2"``.
+        budget_s: Seconds ``auto`` may spend measuring probes before it picks (its cheap probes always run).
         patience: Early-stopping patience in epochs.
         dropout: Dropout before each head.
         refit: After cross-validation, train the saved model on all labelled tiles.
@@ -531,7 +547,9 @@ class TrainConfig:
     buffer_m: float = 0.0
     val_fraction: float = 0.15
     augment: bool = True
-    class_weights: bool = True
+    class_weights: str | bool = "balanced"
+    metric: str = "balanced_accuracy"
+    budget_s: float = 300.0
     patience: int = 4
     dropout: float = 0.2
     refit: bool = True
@@ -564,6 +582,16 @@ class TrainConfig:
             raise ConfigError(f"val_fraction must be in (0, 0.5), received val_fraction={self.val_fraction}")
         if self.mixed_precision not in ("auto", "on", "off"):
             raise ConfigError(f"mixed_precision must be auto, on or off, received {self.mixed_precision!r}")
+        if isinstance(self.class_weights, bool):  # configs saved before weighting was a setting
+            object.__setattr__(self, "class_weights", "balanced" if self.class_weights else "none")
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise ConfigError(
+                f"Unknown class_weights {self.class_weights!r}", hint=f"Use one of: {', '.join(CLASS_WEIGHTS)}."
+            )
+        if self.metric not in OPTIMISE_METRICS:
+            raise ConfigError(f"Unknown metric {self.metric!r}", hint=f"Use one of: {', '.join(OPTIMISE_METRICS)}.")
+        if not self.budget_s > 0:
+            raise ConfigError(f"budget_s must be > 0 seconds, received budget_s={self.budget_s}")
         if self.first_conv not in FIRST_CONV_RULES:
             raise ConfigError(
                 f"Unknown first_conv rule {self.first_conv!r}", hint=f"Use one of: {', '.join(FIRST_CONV_RULES)}."

@@ -194,11 +194,14 @@ class Targets:
         """Target names in order."""
         return list(self.classes)
 
-    def sample_weights(self, balance: bool) -> dict[str, np.ndarray]:
-        """Per-target sample weights: 0 where the label is missing; inverse class frequency if ``balance``.
+    def sample_weights(self, balance: bool | str) -> dict[str, np.ndarray]:
+        """Per-target sample weights: 0 where the label is missing; class weighting by ``balance``.
 
-        Weights of labelled samples average 1 per target, so losses of different targets stay comparable.
+        ``balance`` is ``"none"`` (or ``False``), ``"balanced"`` (or ``True``: inverse class frequency) or ``"sqrt"``
+        (the square root of the inverse frequency). Weights of labelled samples average 1 per target, so losses of
+        different targets stay comparable.
         """
+        mode = ("balanced" if balance else "none") if isinstance(balance, bool) else balance
         out = {}
         for t, y in self.y.items():
             if self.is_continuous(t):
@@ -206,9 +209,11 @@ class Targets:
                 out[t] = w
                 continue
             w = (y >= 0).astype("float32")
-            if balance and w.sum() > 0:
+            if mode in ("balanced", "sqrt") and w.sum() > 0:
                 counts = np.bincount(y[y >= 0], minlength=len(self.classes[t])).astype("float64")
                 per_class = np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
+                if mode == "sqrt":
+                    per_class = np.sqrt(per_class)
                 w = np.where(y >= 0, per_class[np.clip(y, 0, None)], 0.0).astype("float32")
                 w *= (y >= 0).sum() / max(w.sum(), 1e-9)
             out[t] = w
@@ -261,7 +266,7 @@ def make_dataset(
     batch_size: int = 32,
     shuffle: bool = False,
     augment: bool = False,
-    balance: bool = False,
+    balance: bool | str = False,
     seed: int = 0,
     single_output: bool | None = None,
     drop_remainder: bool = False,
@@ -274,7 +279,7 @@ def make_dataset(
         batch_size: Batch size.
         shuffle: Reshuffle every epoch (seeded).
         augment: Apply :func:`augment_batch`.
-        balance: Inverse-frequency class weights in the sample weights.
+        balance: Class weighting of the sample weights (see :meth:`Targets.sample_weights`).
         seed: Seed for shuffling and augmentation.
         single_output: Emit plain arrays instead of dicts (default: when there is exactly one target).
         drop_remainder: Drop the last partial batch (multi-device training needs batches that split evenly).

@@ -181,6 +181,13 @@ def tile_outputs(
     from tlgeo.transfer import outputs_by_target
 
     model = predictor.model
+    if getattr(model, "numpy_model", False):  # chip_stats: the standardised chip statistics are the embeddings
+        from tlgeo.chip_stats import chip_features
+
+        feats = chip_features(load_images(tiles, predictor.bands, predictor.img_size), model.band_names)
+        probs = {t: p.astype("float32") for t, p in model.predict_features(feats).items()}
+        z = (feats - feats.mean(axis=0)) / np.maximum(feats.std(axis=0), 1e-6)
+        return probs, z.astype("float32")
     try:
         pooled = model.get_layer("pool").output
     except ValueError as exc:

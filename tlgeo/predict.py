@@ -171,9 +171,11 @@ class Predictor:
         Called batch by batch it is a little faster than ``model.predict_on_batch`` (no per-call Keras
         bookkeeping), which matters when reading windows shares the CPU with the model.
         """
+        model = self.model
+        if getattr(model, "numpy_model", False):  # chip_stats: numpy in, {target: probabilities} out
+            return lambda x: model.predict_images(np.asarray(x, dtype="float32"))
         import tensorflow as tf
 
-        model = self.model
         listed = isinstance(getattr(model, "_inputs_struct", None), (list, tuple))
 
         def forward(x):
@@ -213,9 +215,12 @@ class Predictor:
         Returns:
             Target → float32 array (N, classes).
         """
-        import tensorflow as tf
-
         from tlgeo.transfer import outputs_by_target
+
+        if getattr(self.model, "numpy_model", False):
+            out = self._infer(images)
+            return {t: np.asarray(p, dtype="float32") for t, p in outputs_by_target(out, self.targets).items()}
+        import tensorflow as tf
 
         out = self._infer(tf.convert_to_tensor(np.asarray(images, dtype="float32")))
         if isinstance(out, Mapping):

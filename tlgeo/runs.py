@@ -34,6 +34,8 @@ RUN_FORMAT = 1
 #: Columns every history.csv has (strategies without epochs, like features_linear, write just the header).
 HISTORY_COLUMNS = ["strategy", "fold", "phase", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "elapsed_s"]
 REQUIRED_FILES = ("model.keras", "config.json", "metrics.json", "history.csv", "splits.csv")
+#: Strategies whose model is not a Keras model: strategy → model file replacing ``model.keras``.
+OTHER_MODEL_FILES = {"chip_stats": "model.skops"}
 
 
 @dataclass
@@ -105,6 +107,10 @@ class Run:
         Raises:
             RunError: The model file cannot be loaded (damaged, or written by an incompatible version).
         """
+        if self.strategy in OTHER_MODEL_FILES:  # chip_stats: skops, trusted types only
+            from tlgeo.chip_stats import load_model
+
+            return load_model(self.path / OTHER_MODEL_FILES[self.strategy])
         import keras
 
         import tlgeo.backbones.layers  # noqa: F401  (registers tlgeo layers for deserialisation)
@@ -179,8 +185,6 @@ def save_run(result: TrainResult, data_settings, runs_dir: str | Path, *, extra:
     Returns:
         The saved :class:`Run`.
     """
-    import keras
-
     if result.model is None:
         raise RunError("This result has no model to save", hint="Train with refit=True to save a run.")
     runs_dir = Path(runs_dir)
@@ -219,9 +223,14 @@ def save_run(result: TrainResult, data_settings, runs_dir: str | Path, *, extra:
     target = runs_dir / run_id
     with atomic_path(target) as tmp:
         tmp.mkdir()
-        # Save an uncompiled copy: the optimizer (with per-layer learning rates) is not needed to predict.
-        plain = keras.Model(result.model.inputs, result.model.outputs, name=result.model.name)
-        plain.save(tmp / "model.keras")
+        if result.config.strategy in OTHER_MODEL_FILES:
+            result.model.save(tmp / OTHER_MODEL_FILES[result.config.strategy])
+        else:
+            import keras
+
+            # Save an uncompiled copy: the optimizer (with per-layer learning rates) is not needed to predict.
+            plain = keras.Model(result.model.inputs, result.model.outputs, name=result.model.name)
+            plain.save(tmp / "model.keras")
         (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
         (tmp / "metrics.json").write_text(json.dumps(result.metrics, indent=2, default=str) + "\n", encoding="utf-8")
         history = result.history if not result.history.empty else pd.DataFrame(columns=HISTORY_COLUMNS)
@@ -260,7 +269,10 @@ def load_run(path: str | Path) -> Run:
         )
     if not path.is_dir():
         raise RunError(f"Run folder {path} does not exist", hint="List runs with `tlgeo runs`.", path=path)
-    missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
+    required = REQUIRED_FILES
+    if not (path / "model.keras").exists() and any((path / f).exists() for f in OTHER_MODEL_FILES.values()):
+        required = tuple(f for f in REQUIRED_FILES if f != "model.keras")  # the strategy's own model file instead
+    missing = [f for f in required if not (path / f).exists()]
     if missing:
         raise RunError(
             f"Run folder {path} is incomplete: missing {', '.join(missing)}",

@@ -79,6 +79,8 @@ def estimate_seconds(n_images: int, config: TrainConfig, *, cpus: int | None = N
     if gpu:
         scale /= 20.0
     fits = config.folds + (1 if config.refit else 0)
+    if config.strategy == "chip_stats":  # statistics once, then gradient boosting: ~1 s per fit on a few hundred chips
+        return n_images * 0.002 + fits * (1.0 + n_images * 0.002)
     seconds = n_images * scale / CPU_INFER_224 if config.strategy != "scratch" else 0.0
     if config.strategy.startswith("fine_tune") or config.strategy == "scratch":
         share = 0.6 if config.strategy == "fine_tune_top" else 1.0
@@ -481,6 +483,8 @@ def _fit(
     right for cross-validation folds, whose models are discarded. A model that outlives the call (the refit that
     gets saved) is built with ``share=False`` so a later fold cannot reset its weights.
     """
+    if config.strategy == "chip_stats":
+        return _fit_chip_stats(exp, config, np.concatenate([train_idx, val_idx]), fold=fold, callback=callback, seed=seed)
     import keras
 
     from tlgeo.devices import distribution_strategy
@@ -585,6 +589,36 @@ def _fit(
             )
         rescale_regression_outputs(tm, stats)
         return tm, history
+
+
+@dataclass
+class _ChipStatsFit:
+    """What :func:`_fit` returns for ``chip_stats`` (``model`` is what a run saves)."""
+
+    model: object
+
+
+def chip_features_of(exp: Experiment) -> np.ndarray:
+    """Chip statistics of every labelled tile (:func:`tlgeo.chip_stats.chip_features`), computed once."""
+    if "chip_stats" not in exp.features:
+        from tlgeo.chip_stats import chip_features
+
+        exp.features["chip_stats"] = chip_features(exp.images, exp.band_config.names)
+    return exp.features["chip_stats"]
+
+
+def _fit_chip_stats(
+    exp: Experiment, config: TrainConfig, train_idx: np.ndarray, *, fold: int | str, callback: TrainCallback, seed: int
+) -> tuple[_ChipStatsFit, list[dict]]:
+    """Gradient boosting on chip statistics (no epochs, no early stopping: validation tiles train too)."""
+    from tlgeo.chip_stats import ChipStatsModel
+
+    feats = chip_features_of(exp)
+    callback.on_stage(f"fold {fold}: gradient boosting on {feats.shape[1]} chip statistics")
+    tr = exp.targets.subset(train_idx)
+    model = ChipStatsModel(exp.data.targets, exp.img_size, exp.channels, exp.band_config.names)
+    model.fit(feats[train_idx], tr.y, tr.sample_weights(config.class_weights), seed=seed)
+    return _ChipStatsFit(model), []
 
 
 def _replica_batches(batch_size: int) -> tuple[int, int, bool]:
@@ -798,6 +832,8 @@ def _train_head(
 
 
 def _predict_probs(exp: Experiment, tm: TransferModel, config: TrainConfig, idx: np.ndarray) -> dict[str, np.ndarray]:
+    if config.strategy == "chip_stats":
+        return tm.model.predict_features(chip_features_of(exp)[idx])
     key = None
     if config.strategy in FROZEN:
         stage = (config.truncate_stage or default_truncate_stage(tm.info)) if config.strategy == "truncated" else None
@@ -811,6 +847,8 @@ def _predict_probs(exp: Experiment, tm: TransferModel, config: TrainConfig, idx:
 
 def _work_estimate(exp: Experiment, config: TrainConfig, n_fits: int) -> float:
     n = len(exp.images)
+    if config.strategy == "chip_stats":
+        return n * 0.02 + n_fits * n * 0.05
     total = n if config.strategy != "scratch" else 0.0  # one feature pass (shared by all folds)
     if config.strategy.startswith("fine_tune") or config.strategy == "scratch":
         per_fit = config.epochs * (n * (config.folds - 1) / config.folds) * _TRAIN_COST

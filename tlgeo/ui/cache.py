@@ -148,7 +148,7 @@ def _runs_stamp(folder: Path) -> str:
         for p in sorted(folder.iterdir()):
             if p.is_dir() and not p.name.startswith("."):
                 times = []
-                for f in ("config.json", "metrics.json", "model.keras"):
+                for f in ("config.json", "metrics.json", "model.keras", "model.skops"):
                     try:
                         times.append(str((p / f).stat().st_mtime_ns))
                     except OSError:
