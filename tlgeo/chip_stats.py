@@ -261,7 +261,7 @@ def load_model(path: str | Path) -> ChipStatsModel:
             path=path,
         )
     try:
-        payload = sio.load(path, trusted=[t for t in untrusted])
+        payload = sio.load(path, trusted=list(untrusted))
         model = ChipStatsModel(
             payload["targets"],
             payload["img_size"],

@@ -37,9 +37,7 @@ from tlgeo.transfer import (
     default_truncate_stage,
     fit_linear_head,
     layerwise_adam,
-    measure_similarity,
     outputs_by_target,
-    recommend_strategy,
     rescale_regression_outputs,
     unfreeze,
 )
@@ -484,7 +482,9 @@ def _fit(
     gets saved) is built with ``share=False`` so a later fold cannot reset its weights.
     """
     if config.strategy == "chip_stats":
-        return _fit_chip_stats(exp, config, np.concatenate([train_idx, val_idx]), fold=fold, callback=callback, seed=seed)
+        return _fit_chip_stats(
+            exp, config, np.concatenate([train_idx, val_idx]), fold=fold, callback=callback, seed=seed
+        )
     import keras
 
     from tlgeo.devices import distribution_strategy
@@ -862,27 +862,104 @@ def _work_estimate(exp: Experiment, config: TrainConfig, n_fits: int) -> float:
 def resolve_strategy(
     exp: Experiment, config: TrainConfig, *, callback: TrainCallback | None = None
 ) -> tuple[TrainConfig, Recommendation | None]:
-    """Replace ``strategy="auto"`` with the advisor's choice (similarity measured on the tiles)."""
+    """Replace ``strategy="auto"`` with the measured advisor's pick (:func:`tlgeo.advisor.advise`).
+
+    The pick comes with its class weighting (chosen by ``config.metric``) and, for ``truncated``, the stage probed.
+    """
     if config.strategy != "auto":
         check_strategy(config.strategy)
         return config, None
     callback = callback or TrainCallback()
-    callback.on_stage("Measuring how ImageNet-like the tiles look (strategy advisor)")
+    callback.on_stage(
+        f"Strategy advisor: measuring cheap probes on your {config.folds} {config.split} folds "
+        f"(by {config.metric}, budget {config.budget_s:.0f} s)"
+    )
+    from tlgeo.advisor import advise
     from tlgeo.backbones import backbone_info
 
-    similarity = None
-    if backbone_info(config.backbone).pretrained and config.weights is not None:
-        similarity = measure_similarity(
-            exp.images,
-            config.backbone,
-            weights=config.weights,
-            first_conv=config.first_conv,
-            band_names=exp.band_config.names,
+    info = backbone_info(config.backbone)
+    pretrained = config.weights is not None  # (tiny_cnn's "imagenet" is a fixed seed: probes exercised in tests)
+    counts = [n for per in exp.data.class_counts().values() for n in per.values()]
+    n = len(exp.images)
+    scale = (config.img_size / 224) ** 1.5 * RELATIVE_COST.get(config.backbone, 2.0)
+    deep_cost = 3.0 + n * scale / CPU_INFER_224
+    ft_cost = 5.0 + config.epochs * n * (1 - 1 / config.folds) * scale / CPU_TRAIN_224
+
+    def deep_features(stages: tuple[str, ...]) -> dict[str | None, np.ndarray]:
+        return _multi_depth_features(exp, config, info, stages)
+
+    def finetune_trial(weighting: str) -> dict[str, np.ndarray]:
+        cfg = replace(config, strategy="fine_tune_all", class_weights=weighting)
+        train_idx, test_idx = exp.folds.train_test(0)
+        fit_idx, val_idx = train_val_indices(
+            train_idx, exp.folds.block, config.val_fraction, config.seed, strata=exp.strata
         )
-    counts = {f"{t}={c}": n for t, per in exp.data.class_counts().items() for c, n in per.items()}
-    rec = recommend_strategy(counts, similarity)  # the rarest class of any target decides "small"
+        with _precision(cfg):
+            tm, _ = _fit(
+                exp,
+                cfg,
+                fit_idx,
+                val_idx,
+                fold=0,
+                progress=_Progress(TrainCallback(), 1.0),
+                callback=TrainCallback(),
+                seed=config.seed,
+            )
+            return _predict_probs(exp, tm, cfg, test_idx)
+
+    pick, stage, weighting, rec = advise(
+        exp,
+        config,
+        chip_features=lambda: chip_features_of(exp),
+        deep_features=deep_features if pretrained else None,
+        deep_cost_s=deep_cost,
+        finetune_trial=finetune_trial if pretrained else None,
+        finetune_cost_s=ft_cost,
+        stages=tuple(info.stages),
+        default_mid=default_truncate_stage(info),
+        rarest=min(counts) if counts else 0,
+        callback=callback,
+    )
+    from tlgeo.advisor import probe_table_lines
+
+    for line in probe_table_lines(rec.probes):
+        callback.on_stage(line)
     callback.on_stage(rec.reason)
-    return replace(config, strategy=rec.strategy), rec
+    chosen = replace(
+        config,
+        strategy=pick,
+        class_weights=weighting,
+        truncate_stage=stage if pick == "truncated" else config.truncate_stage,
+    )
+    return chosen, rec
+
+
+def _multi_depth_features(exp: Experiment, config: TrainConfig, info, stages: tuple[str, ...]) -> dict:
+    """Pooled features at ``stages`` and at the backbone's end, from ONE forward pass (a multi-output model).
+
+    The results also fill the experiment's feature cache under the keys ``features_linear`` (the end) and
+    ``truncated`` (each stage) use, so training the pick afterwards needs no second pass.
+    """
+    import keras
+
+    cfg = replace(config, strategy="frozen_head")
+    with _precision(cfg):
+        net = _shared_backbone(exp, cfg)
+        pooled = [
+            keras.layers.GlobalAveragePooling2D(dtype="float32")(
+                net.get_layer(info.stage_outputs[info.stages.index(s)]).output
+            )
+            for s in stages
+        ]
+        pooled.append(keras.layers.GlobalAveragePooling2D(dtype="float32")(net.output))
+        probe = keras.Model(net.input, pooled, name="advisor_probe")
+        outs = probe.predict(exp.images.astype("float32"), batch_size=32, verbose=0)
+    out: dict[str | None, np.ndarray] = {}
+    for s, f in zip((*stages, None), outs, strict=True):
+        f = np.asarray(f, dtype="float32")
+        out[s] = f
+        exp.features.setdefault(_feature_key(exp, config, s), f)
+    return out
 
 
 def train(

@@ -93,6 +93,24 @@ def add_train_arguments(p: argparse.ArgumentParser, *, compare: bool) -> None:
         default=d.first_conv,
         help="how the first convolution takes imagery with other than 3 bands (default auto = cyclic)",
     )
+    p.add_argument(
+        "--class-weights",
+        choices=["none", "balanced", "sqrt"],
+        default=d.class_weights,
+        help=f"class weighting of the loss (default {d.class_weights}; auto chooses it by --metric)",
+    )
+    p.add_argument(
+        "--metric",
+        choices=["balanced_accuracy", "accuracy", "macro_f1", "r2"],
+        default=d.metric,
+        help=f"the metric --strategy auto optimises (default {d.metric})",
+    )
+    p.add_argument(
+        "--budget-s",
+        type=positive_float(1_000_000),
+        default=d.budget_s,
+        help=f"seconds --strategy auto may spend on its probes (default {d.budget_s:.0f})",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the result")
 
 
@@ -122,6 +140,9 @@ def config_from_args(args: argparse.Namespace, *, strategy: str | None = None) -
         seed=args.seed,
         mixed_precision=args.mixed_precision,
         first_conv=getattr(args, "first_conv", "auto"),
+        class_weights=getattr(args, "class_weights", "balanced"),
+        metric=getattr(args, "metric", "balanced_accuracy"),
+        budget_s=getattr(args, "budget_s", 300.0),
     )
 
 
@@ -153,11 +174,17 @@ def run_train(args: argparse.Namespace) -> int:
     for line in data.report:
         print(f"  {line}")
     result = train(data, config, callback=_callback(args))
-    if result.recommendation:
-        print(result.recommendation.reason)
+    rec = result.recommendation
+    if rec:
+        if rec.probes:
+            from tlgeo.advisor import probe_table_lines
+
+            print("\n".join(probe_table_lines(rec.probes)))
+        print(rec.reason)
     mean = result.metrics["mean"]
     print(
-        f"{result.config.strategy} on {config.backbone}, {config.folds} {config.split} folds: "
+        f"{result.config.strategy} on {config.backbone}, {config.folds} {config.split} folds, class weighting "
+        f"{result.config.class_weights}: "
         + ", ".join(f"{m}={format_mean_sd(mean.get(m))}" for m in shown_metrics(mean))
     )
     if result.model is None:

@@ -10,6 +10,7 @@ strategy          what it does
 ``fine_tune_top`` head first, then the top K stages unfrozen (BatchNorm stays frozen) at a lower learning rate
 ``fine_tune_all`` large data: head first, then every pretrained layer at a lower learning rate
 ``scratch``       same architecture, random initialisation — the baseline transfer learning must beat
+``chip_stats``    no network: gradient boosting on per-band chip statistics (:mod:`tlgeo.chip_stats`)
 ================  =====================================================================================
 
 Models take RGB 0–255 and output one softmax per target (a dict keyed by target name). Frozen-feature strategies
@@ -42,6 +43,7 @@ STRATEGY_DESCRIPTIONS = {
     "fine_tune_top": "Head first, then the top K stages fine-tuned at a lower learning rate.",
     "fine_tune_all": "Head first, then all pretrained layers fine-tuned at a lower learning rate. Larger data.",
     "scratch": "Same network, random initialisation, all layers trained. The baseline to beat.",
+    "chip_stats": "No network: gradient boosting on per-band chip statistics (and NDVI/NDWI). The non-deep baseline.",
 }
 #: Strategies whose backbone never trains (their features can be computed once and cached).
 FROZEN = ("features_linear", "frozen_head", "truncated")
@@ -398,6 +400,12 @@ class Recommendation:
         similarity: Measured similarity in [0, 1] (``None`` when stated by the user).
         reason: One paragraph for the UI and CLI.
         alternatives: Other strategies worth comparing.
+        probes: The measured advisor's probe table (:mod:`tlgeo.advisor`), one mapping per row; empty for the rule.
+        metric: The metric the pick optimised (measured advisor).
+        class_weights: The class weighting chosen with it.
+        transfer_helps: Whether the best backbone probe beat ``chip_stats`` by more than the fold sd.
+        verdict: "transfer from ImageNet does not help on this data: …" when it did not.
+        budget_s: The advisor's time budget; ``spent_s``: seconds it took.
     """
 
     strategy: str
@@ -407,6 +415,13 @@ class Recommendation:
     similarity: float | None
     reason: str
     alternatives: tuple[str, ...]
+    probes: tuple = ()
+    metric: str | None = None
+    class_weights: str | None = None
+    transfer_helps: bool | None = None
+    verdict: str | None = None
+    budget_s: float | None = None
+    spent_s: float | None = None
 
 
 #: Similarity at or above which imagery counts as "similar to ImageNet" (see :func:`measure_similarity`).
