@@ -131,8 +131,10 @@ def test_training_errors_are_clear(roads_task):
 def test_auto_strategy_uses_the_advisor(roads_task):
     result = train(roads_task, replace(FAST, strategy="auto", refit=False))
     assert result.recommendation is not None
-    # tiny_cnn has no ImageNet weights: similarity is not measured, data are small → truncated
-    assert result.config.strategy == result.recommendation.strategy == "truncated"
+    # the advisor measures: the pick is one of its probes, and the run's config is that pick
+    rec = result.recommendation
+    assert result.config.strategy == rec.strategy in {p["strategy"] for p in rec.probes}
+    assert rec.probes[0]["probe"] == "chip_stats" and rec.metric == "balanced_accuracy"
 
 
 @pytest.mark.slow

@@ -2,7 +2,8 @@
 
 1. ``chip_stats`` (gradient boosting on per-band chip statistics) — the non-deep baseline, always measured.
 2. Linear heads (logistic regression) on pooled features from three depths of the pretrained backbone — an early
-   stage, the middle stage and the last — all taken from ONE forward pass of a multi-output feature model.
+   stage, the middle stage and the last — all taken from ONE forward pass of a multi-output feature model. A
+   winning probe is picked as it was measured: ``features_linear`` on that stage's features (``truncate_stage``).
 3. If the best deep probe beats ``chip_stats`` by more than the fold sd, transfer helps; whole-network fine-tuning
    is then tried on one fold when its estimated cost fits the rest of the budget (the dataset size is the prior:
    with a large rarest class and no budget left, fine-tuning is picked on the prior alone), and kept when it beats
@@ -184,19 +185,17 @@ def advise(
     # 2. linear heads on three depths, one forward pass
     deep: list[Probe] = []
     early, mid = probe_depths(stages, default_mid) if stages and default_mid else (None, None)
-    names = [(f"linear@{early}", "truncated", early), (f"linear@{mid}", "truncated", mid), ("linear@last", None, None)]
+    names = [(f"linear@{early}", early), (f"linear@{mid}", mid), ("linear@last", None)]
     remaining = budget - (time.perf_counter() - start)
     if deep_features is None or early is None:
-        for label, _, stage in names:
-            probes.append(
-                Probe(label, "features_linear" if stage is None else "truncated", stage, note="no pretrained backbone")
-            )
+        for label, stage in names:
+            probes.append(Probe(label, "features_linear", stage, note="no pretrained backbone"))
     elif deep_cost_s > remaining:
-        for label, _, stage in names:
+        for label, stage in names:
             probes.append(
                 Probe(
                     label,
-                    "features_linear" if stage is None else "truncated",
+                    "features_linear",
                     stage,
                     note=f"skipped: ~{deep_cost_s:.0f} s forward pass > {remaining:.0f} s left of the budget",
                 )
@@ -205,7 +204,7 @@ def advise(
         t = time.perf_counter()
         by_stage = deep_features((early, mid))
         pass_s = time.perf_counter() - t
-        for label, _, stage in names:
+        for label, stage in names:
             t = time.perf_counter()
             x = by_stage[stage]
             scores = [
@@ -214,7 +213,7 @@ def advise(
             ]
             p = _probe(
                 label,
-                "features_linear" if stage is None else "truncated",
+                "features_linear",
                 stage,
                 scores,
                 time.perf_counter() - t + pass_s / 3,
@@ -235,7 +234,7 @@ def advise(
         if not helps:
             sentence = f"transfer from ImageNet does not help on this data: {best.mean:.2f} vs {base.mean:.2f}"
             why = (
-                f"{sentence[0].upper()}{sentence[1:]} ({metric}; the best backbone probe, {best.name}, does not beat "
+                f"Measured: {sentence} ({metric}; the best backbone probe, {best.name}, does not beat "
                 f"chip_stats by more than the fold sd {sd:.2f}). Keeping the baseline chip_stats."
             )
         else:
@@ -246,7 +245,7 @@ def advise(
             )
             small = rarest < small_threshold
             remaining = budget - (time.perf_counter() - start)
-            size = f"the rarest class has {rarest} tiles ({'small' if small else 'large'} data)"
+            size = f"{rarest} tiles in the rarest class ({'small' if small else 'large'} data)"
             if best.mean >= 0.99:
                 why += " The probe is already at the ceiling, so fine-tuning has nothing to add."
             elif finetune_trial is not None and finetune_cost_s <= remaining:

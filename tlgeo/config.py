@@ -506,7 +506,8 @@ class TrainConfig:
         learning_rate: Adam learning rate of new layers.
         pretrained_lr_mult: Learning-rate multiplier for pretrained layers when they are fine-tuned.
         top_k_stages: Stages unfrozen by ``fine_tune_top`` (counted from the top).
-        truncate_stage: Last stage kept by ``truncated`` (default: the middle stage of the backbone).
+        truncate_stage: Last stage kept by ``truncated`` (default: the middle stage of the backbone); for
+            ``features_linear``, the stage whose pooled features the linear head reads (default: the whole backbone).
         classifier: ``features_linear`` classifier: ``"logistic"`` or ``"svm"`` (linear, Platt-scaled).
         folds: Cross-validation folds (≥ 2).
         split: ``"spatial"`` (blocks; default) or ``"random"`` (a baseline that leaks across neighbours).

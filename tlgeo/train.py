@@ -521,7 +521,7 @@ def _fit(
         tr_t, va_t = exp.targets.subset(train_idx).standardized(stats), exp.targets.subset(val_idx).standardized(stats)
         has_val = len(val_idx) > 0
         if strategy in FROZEN or strategy.startswith("fine_tune"):
-            stage = (config.truncate_stage or default_truncate_stage(tm.info)) if strategy == "truncated" else None
+            stage = _feature_stage(config, tm.info)
             feats = _features(exp, tm, config, stage, progress)
             if strategy == "features_linear":
                 callback.on_stage(f"fold {fold}: fitting {config.classifier} on {feats.shape[1]}-d features")
@@ -664,8 +664,9 @@ def _shared_backbone(exp: Experiment, config: TrainConfig, *, reset: bool = True
     """
     from tlgeo.transfer import build_backbone
 
-    stage = config.truncate_stage if config.strategy == "truncated" else None
-    kind = "scratch" if config.strategy == "scratch" else ("truncated" if config.strategy == "truncated" else "full")
+    cut = config.strategy == "truncated" or (config.strategy == "features_linear" and config.truncate_stage)
+    stage = config.truncate_stage if cut else None
+    kind = "scratch" if config.strategy == "scratch" else ("truncated" if cut else "full")
     key = f"{config.backbone}|{config.weights}|{exp.img_size}|{kind}|{stage}|{_first_conv(exp, config)}"
     if key not in exp.nets:
         net = build_backbone(
@@ -831,12 +832,25 @@ def _train_head(
     head.set_weights(best_weights)
 
 
+def _feature_stage(config: TrainConfig, info) -> str | None:
+    """The stage whose pooled features a frozen strategy uses (``None``: the whole backbone).
+
+    ``truncated`` cuts at ``truncate_stage`` (default: mid-network); ``features_linear`` uses the whole backbone
+    unless ``truncate_stage`` is set (the measured advisor picks a linear head on a stage's features that way).
+    """
+    if config.strategy == "truncated":
+        return config.truncate_stage or default_truncate_stage(info)
+    if config.strategy == "features_linear":
+        return config.truncate_stage
+    return None
+
+
 def _predict_probs(exp: Experiment, tm: TransferModel, config: TrainConfig, idx: np.ndarray) -> dict[str, np.ndarray]:
     if config.strategy == "chip_stats":
         return tm.model.predict_features(chip_features_of(exp)[idx])
     key = None
     if config.strategy in FROZEN:
-        stage = (config.truncate_stage or default_truncate_stage(tm.info)) if config.strategy == "truncated" else None
+        stage = _feature_stage(config, tm.info)
         key = _feature_key(exp, config, stage)
     if key is not None and key in exp.features:
         out = tm.head.predict(exp.features[key][idx], batch_size=256, verbose=0)
@@ -929,7 +943,7 @@ def resolve_strategy(
         config,
         strategy=pick,
         class_weights=weighting,
-        truncate_stage=stage if pick == "truncated" else config.truncate_stage,
+        truncate_stage=stage if pick == "features_linear" else config.truncate_stage,
     )
     return chosen, rec
 

@@ -131,7 +131,8 @@ def build_backbone(
     first_conv: str = "auto",
     band_names: Sequence[str] | None = None,
 ) -> keras.Model:
-    """The feature extractor a strategy uses: pretrained (or random for ``scratch``), truncated for ``truncated``.
+    """The feature extractor a strategy uses: pretrained (or random for ``scratch``), truncated for ``truncated``
+    (and for ``features_linear`` when ``truncate_stage`` is given: a linear head on that stage's features).
 
     ``channels`` ≠ 3 adapts the first convolution by ``first_conv`` (:mod:`tlgeo.backbones.channels`).
     """
@@ -146,7 +147,7 @@ def build_backbone(
         first_conv=first_conv,
         band_names=band_names,
     )
-    if strategy == "truncated":
+    if strategy == "truncated" or (strategy == "features_linear" and truncate_stage):
         net = truncate_backbone(net, info, truncate_stage or default_truncate_stage(info))
     return net
 
