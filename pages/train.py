@@ -34,6 +34,7 @@ done = next((r for r in ctx.runs if r.run_id == last), None)
 if done is not None:
     st.success(f"Saved run `{done.run_id}` — it is now the active run.", icon=":material/check_circle:")
     widgets.run_header_ui(done)
+    widgets.advisor_result_ui(done)
     with ui_errors("drawing the learning curves", stop=False):
         st.plotly_chart(
             viz.learning_curves(cache.history(done), title="Learning curves"),

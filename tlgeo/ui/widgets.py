@@ -478,6 +478,20 @@ def train_form_ui(rec: Recommendation) -> TrainConfig | None:
             head_epochs = st.number_input("Head epochs (frozen features)", 1, 500, 40, key="train_head_epochs")
             batch = st.select_slider("Batch size", [8, 16, 32, 64, 128], value=32, key="train_batch")
             seed = st.number_input("Seed", 0, 10_000, 0, key="train_seed")
+            metric = st.selectbox(
+                "Metric auto optimises",
+                ["balanced_accuracy", "accuracy", "macro_f1"],
+                key="train_metric",
+                help="auto measures cheap probes on your folds and picks by this metric (with its class weighting).",
+            )
+            budget = st.number_input("auto's time budget (s)", 5, 36_000, 300, key="train_budget")
+            weighting = st.selectbox(
+                "Class weighting (strategies other than auto)",
+                ["balanced", "sqrt", "none"],
+                key="train_class_weights",
+                help="balanced: inverse class frequency (raises balanced accuracy, may lower accuracy); "
+                "sqrt: halfway; none: every tile counts once.",
+            )
         submitted = st.form_submit_button("Train and save a run", type="primary")
     if not submitted:
         return None
@@ -492,7 +506,22 @@ def train_form_ui(rec: Recommendation) -> TrainConfig | None:
             split=split,
             batch_size=int(batch),
             seed=int(seed),
+            metric=metric,
+            budget_s=float(budget),
+            class_weights=weighting,
         )
+
+
+def advisor_result_ui(run: Run) -> None:
+    """The measured advisor's probe table, pick and reason for a run trained with ``auto`` (nothing otherwise)."""
+    rec = run.config.get("recommendation") or {}
+    if not rec.get("probes"):
+        return
+    st.markdown(
+        f"**Advisor picked `{rec['strategy']}`** (by {rec.get('metric')}, class weighting {rec.get('class_weights')})"
+    )
+    st.dataframe(pd.DataFrame(rec["probes"]), hide_index=True)
+    (st.warning if rec.get("verdict") else st.info)(rec["reason"], icon=":material/explore:")
 
 
 def estimate_ui(ctx: Context, n_images: int, configs: list[TrainConfig]) -> None:
@@ -513,7 +542,7 @@ def compare_form_ui() -> tuple[TrainConfig, list[str]] | None:
         strategies = st.multiselect(
             "Strategies",
             list(TRAINABLE),
-            default=["scratch", "frozen_head", "fine_tune_all"],
+            default=["chip_stats", "scratch", "frozen_head", "fine_tune_all"],
             key="compare_strategies",
             help="\n\n".join(f"**{k}**: {v}" for k, v in STRATEGY_DESCRIPTIONS.items()),
         )
@@ -569,6 +598,15 @@ def run_header_ui(run: Run) -> None:
         f"{cfg['train'].get('folds')} {cfg['train'].get('split')} folds · trained on {cfg.get('device', '?')} "
         f"in {cfg.get('timings', {}).get('total_s', '?')} s"
     )
+    train = cfg["train"]
+    weighting = train.get("class_weights", "balanced")
+    weighting = {True: "balanced", False: "none"}.get(weighting, weighting)
+    rec = cfg.get("recommendation") or {}
+    if rec.get("metric"):
+        chosen = f"Optimised metric: **{rec['metric']}** (auto picked the strategy and its class weighting by it)"
+    else:
+        chosen = "Optimised metric: none (strategy chosen by hand)"
+    st.caption(f"{chosen} · class weighting **{weighting}**")
     mean = run.metrics.get("mean", {})
     shown = summary_metrics(run_kind(run))
     cols = st.columns(len(shown))
