@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tlgeo import __version__
 from tlgeo.argtypes import OneLineParser, nonnegative_int, number, positive_int
-from tlgeo.errors import TlgeoError
+from tlgeo.errors import ConfigError, TlgeoError
 
 
 def _print_table(rows: list[dict], columns: list[str] | None = None) -> None:
@@ -248,6 +248,38 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return run_plan_cli(args)
 
 
+# --------------------------------------------------------------------------------------------- explain
+def _add_explain(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="Grad-CAM heat maps of tiles with a saved run (PNG per tile)",
+        description="Write one PNG per tile: the tile (its RGB composite for N-band runs) with the Grad-CAM heat map "
+        "of the predicted class, from the last convolutional stage of the run's backbone. Files are named "
+        "<tile>_gradcam.png inside --out.",
+    )
+    p.add_argument("tiles", nargs="+", type=Path, help="tile files (GeoTIFF, or PNG/JPEG with a world file)")
+    p.add_argument("--run", type=Path, required=True, help="run folder (runs/<run_id>)")
+    p.add_argument("--out", type=Path, required=True, help="output folder for the PNGs")
+    p.add_argument("--target", default=None, help="indicator to explain (multi-task runs; default: the first)")
+    p.add_argument("--overwrite", action="store_true", help="replace PNGs that exist")
+    p.set_defaults(func=_cmd_explain)
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from tlgeo.explain import explain_tiles
+    from tlgeo.runs import load_run
+
+    run = load_run(args.run)
+    if args.target is not None and args.target not in run.targets:
+        raise ConfigError(
+            f"--target {args.target!r} is not a target of run {run.run_id}",
+            hint=f"Use one of: {', '.join(run.targets)}.",
+        )
+    for path in explain_tiles(run, args.tiles, args.out, target=args.target, overwrite=args.overwrite):
+        print(path)
+    return 0
+
+
 # --------------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     """The ``tlgeo`` argument parser."""
@@ -259,7 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tlgeo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     parser.add_argument("--verbose", action="store_true", help="also print TensorFlow's own log lines")
-    for add in (_add_sample, _add_doctor, _add_backbones, _add_labels, _add_train, _add_predict, _add_plan):
+    for add in (
+        _add_sample,
+        _add_doctor,
+        _add_backbones,
+        _add_labels,
+        _add_train,
+        _add_predict,
+        _add_plan,
+        _add_explain,
+    ):
         add(sub)
     _add_verbose(parser)
     return parser

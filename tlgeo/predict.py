@@ -153,6 +153,7 @@ class Predictor:
         self.stride: int = tiles.step
         self.bands: BandConfig = tiles.bands
         self.model = model if model is not None else run.load_model()
+        self.temperature: dict[str, float] = run.temperature
         self.channels: int = int(self.model.input_shape[-1]) if len(self.model.input_shape) == 4 else 3
         if self.channels == 3 and self.bands.bands is not None and len(self.bands.bands) == 1:
             # runs saved before N-band input read one chosen band as grey RGB
@@ -229,7 +230,12 @@ class Predictor:
             out = [v.numpy() for v in out]
         else:
             out = out.numpy()
-        return {t: np.asarray(p, dtype="float32") for t, p in outputs_by_target(out, self.targets).items()}
+        from tlgeo.calibration import apply_temperature
+
+        return {
+            t: apply_temperature(np.asarray(p, dtype="float32"), self.temperature.get(t, 1.0))
+            for t, p in outputs_by_target(out, self.targets).items()
+        }
 
     def check_raster(self, info: RasterInfo) -> None:
         """Raise :class:`~tlgeo.errors.CompatibilityError` when a raster's bands or data type do not fit the run."""

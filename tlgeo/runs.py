@@ -85,6 +85,12 @@ class Run:
         return {t: bool(saved.get(t, True)) for t in self.targets}
 
     @property
+    def temperature(self) -> dict[str, float]:
+        """Target → calibration temperature fitted at training (1.0 for runs saved before calibration)."""
+        saved = self.config.get("temperature") or {}
+        return {t: float(saved.get(t, 1.0)) for t in self.targets}
+
+    @property
     def tile_config(self) -> TileConfig:
         """Tile size, stride and bands the run was trained with."""
         from tlgeo._utils import from_dict
@@ -214,6 +220,8 @@ def save_run(result: TrainResult, data_settings, runs_dir: str | Path, *, extra:
             "feature_dim": info.feature_dim,
         },
         "input_size": result.config.img_size,
+        # fitted on the out-of-fold probabilities; prediction divides the logits by it (runs without it: T = 1)
+        "temperature": {t: c["temperature"] for t, c in (result.metrics.get("calibration") or {}).items()},
         "recommendation": to_dict(result.recommendation) if result.recommendation else None,
         "device": result.device,
         "timings": result.timings,

@@ -1067,6 +1067,7 @@ def train(
     summary["per_fold"] = [o.metrics for o in outcomes]
     summary["n_tiles"] = len(exp.tiles)
     summary["class_counts"] = exp.data.class_counts()
+    summary["calibration"] = _calibration(exp, outcomes)
     timings["total_s"] = time.perf_counter() - t0
     return TrainResult(
         config=config,
@@ -1084,6 +1085,19 @@ def train(
         ordered={t: data.is_ordered(t) for t in data.targets},
         bands=exp.bands,
     )
+
+
+def _calibration(exp: Experiment, outcomes: Sequence[FoldOutcome]) -> dict[str, dict[str, float]]:
+    """Temperature per target fitted on the out-of-fold probabilities, with the ECE before and after."""
+    from tlgeo.calibration import calibrate_targets
+
+    probs, ys = {}, {}
+    for t, classes in exp.targets.classes.items():
+        p = np.full((len(exp.tiles), len(classes)), np.nan)
+        for o in outcomes:
+            p[o.test_idx] = o.probs[t]
+        probs[t], ys[t] = p, np.asarray(exp.targets.y[t])
+    return calibrate_targets(probs, ys)
 
 
 def _oof_frame(exp: Experiment, outcomes: Sequence[FoldOutcome]) -> pd.DataFrame:

@@ -368,24 +368,10 @@ def rescale_regression_outputs(tm: TransferModel, stats: Mapping[str, tuple[floa
 
 
 def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """Scale factor a minimising the log loss of softmax(a · logits) (golden-section search on log a)."""
+    """Scale factor a minimising the log loss of softmax(a · logits) (bounded search on log a)."""
+    from tlgeo.calibration import fit_scale
 
-    def nll(log_a: float) -> float:
-        z = np.exp(log_a) * logits
-        z = z - z.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        return float(-logp[np.arange(len(y)), y].mean())
-
-    lo, hi = np.log(1e-2), np.log(1e3)
-    g = (np.sqrt(5) - 1) / 2
-    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    for _ in range(60):
-        if nll(a) < nll(b):
-            hi = b
-        else:
-            lo = a
-        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    return float(np.exp((lo + hi) / 2))
+    return fit_scale(logits, y)
 
 
 # ----------------------------------------------------------------------------------------------- advisor

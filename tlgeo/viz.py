@@ -153,6 +153,20 @@ def _map_layout(
     return fig
 
 
+def add_map_layers(fig: go.Figure, layers: Sequence[Mapping], *, below: bool = False) -> go.Figure:
+    """Add image layers (``tlgeo.overview.image_layer``) to a map figure, under its traces.
+
+    Args:
+        fig: A map figure.
+        layers: Layer dicts (``sourcetype="image"``, data URI, four lon/lat corners).
+        below: Put them under the layers already there (scene imagery under a prediction raster).
+    """
+    old = [dict(layer.to_plotly_json()) for layer in (fig.layout.map.layers or ())]
+    new = [dict(layer) for layer in layers]
+    fig.layout.map.layers = new + old if below else old + new  # assigned: update_layout would merge by index
+    return fig
+
+
 def _geojson(gdf: gpd.GeoDataFrame) -> dict:
     """FeatureCollection whose feature ids are the row positions (as strings)."""
     geoms = gdf.geometry.reset_index(drop=True)

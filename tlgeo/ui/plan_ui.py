@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from tlgeo.active import ActiveSettings
-from tlgeo.ui import cache
+from tlgeo.ui import cache, imagery_ui
 
 if TYPE_CHECKING:
     from tlgeo.labels import TaskData
@@ -43,13 +43,6 @@ def _scored(run_path: str, created: str) -> Scored:
     task = run_task(run)
     probs, emb = tile_outputs(cache.predictor(run), task.tiles)
     return Scored(task, probs, emb)
-
-
-@st.cache_data(show_spinner="Drawing the imagery…", max_entries=4)
-def _imagery(scenes: tuple[str, ...], bands: tuple[int, ...] | None) -> list[dict]:
-    from tlgeo.viz_plan import imagery_layers
-
-    return imagery_layers(scenes, bands=bands)
 
 
 def scored(run: Run) -> Scored:
@@ -141,10 +134,8 @@ def result_ui(result: PlanResult, scored: Scored, basemap: str) -> None:
         basemap=basemap,
         title="Next drives" if result.kind == "roads" else "Next sites to survey",
     )
-    if st.toggle("Imagery under the map", value=True, key="plan_imagery"):
-        bands = task.settings.tiles.bands.bands
-        scenes = tuple(sorted({str(p) for p in task.tiles["path"]}))
-        fig.update_layout(map_layers=_imagery(scenes, tuple(bands) if bands else None))
+    opacity = imagery_ui.imagery_ui("plan")
+    imagery_ui.add_imagery(fig, imagery_ui.task_scenes(task.tiles), task.settings.tiles.bands, opacity)
     st.plotly_chart(fig, use_container_width=True)
     st.dataframe(result.table(), hide_index=True, use_container_width=True)
     stem = "next_drives" if result.kind == "roads" else "next_sites"
