@@ -110,3 +110,60 @@ def test_layers_go_under_the_traces_of_a_map(tmp_path, rng):
     assert [ly.opacity for ly in layers] == [0.8, 0.6]  # the scene below the prediction raster
     assert all(ly.below == "traces" and ly.sourcetype == "image" for ly in layers)
     assert layers[0].source.startswith("data:image/jpeg;base64,") and len(fig.data) == 1
+
+
+def _prediction_tif(path):
+    import rasterio
+
+    probs = np.zeros((3, 4, 6), dtype="float32")
+    probs[0, :, :2], probs[1, :, 2:4], probs[2, :, 4:] = 1.0, 0.5, 1.0
+    probs[2, :, 2:4] = 0.5  # two classes tied: most uncertain
+    index = probs.argmax(axis=0).astype("float32")
+    index[0, 0] = probs[:, 0, 0] = -1  # not covered
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=6,
+        height=4,
+        count=4,
+        dtype="float32",
+        nodata=-1.0,
+        crs="EPSG:32737",
+        transform=from_origin(257000, 9858000, 16, 16),
+    ) as ds:
+        ds.write(np.concatenate([index[None], probs]))
+        for i, name in enumerate(["class_index", "prob_good", "prob_fair", "prob_poor"], start=1):
+            ds.set_band_description(i, name)
+        ds.update_tags(1, classes="0=good,1=fair,2=poor")
+    return path
+
+
+@pytest.mark.parametrize("mode", ["class", "probability", "uncertainty"])
+def test_prediction_geotiff_as_a_raster_layer(tmp_path, mode):
+    import base64
+
+    from tlgeo.viz_raster import prediction_classes, prediction_layer
+
+    tif = _prediction_tif(tmp_path / "p.tif")
+    assert prediction_classes(tif) == ["good", "fair", "poor"]
+    layer = prediction_layer(tif.read_bytes(), mode=mode, class_name="poor", opacity=0.5)
+    assert layer["opacity"] == 0.5 and len(layer["coordinates"]) == 4
+    img = np.asarray(Image.open(io.BytesIO(base64.b64decode(layer["source"].split(",", 1)[1]))))
+    assert img.shape == (4, 6, 4) and img[0, 0, 3] == 0 and (img[1:, :, 3] == 255).all()
+    if mode == "class":
+        assert tuple(img[2, 0, :3]) == (0x1A, 0x98, 0x50) and tuple(img[2, 5, :3]) == (0xD7, 0x30, 0x27)
+    else:  # light where the value is low, dark where high
+        low, high = img[2, 0, :3].astype(int).sum(), img[2, 5 if mode == "probability" else 3, :3].astype(int).sum()
+        assert high < low
+
+
+def test_prediction_layer_refuses_unknown_mode_and_class(tmp_path):
+    from tlgeo.errors import ConfigError
+    from tlgeo.viz_raster import prediction_layer
+
+    tif = _prediction_tif(tmp_path / "p.tif")
+    with pytest.raises(ConfigError, match="mode"):
+        prediction_layer(tif, mode="heat")
+    with pytest.raises(ConfigError, match="Unknown class 'bad'"):
+        prediction_layer(tif, mode="probability", class_name="bad")
