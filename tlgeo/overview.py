@@ -18,6 +18,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tlgeo._utils import atomic_path, cache_dir, to_dict
+from tlgeo._utils import cache_dir, to_dict
 from tlgeo.config import BandConfig
 
 #: Longest edge of an overview in pixels.
@@ -90,10 +91,13 @@ def pixel_corners_lonlat(transform, crs, width: int, height: int) -> list[list[f
     return [[float(x), float(y)] for x, y in zip(xs, ys, strict=True)]
 
 
-def _stretch(data: np.ma.MaskedArray, percentiles: Sequence[float]) -> list[tuple[float, float]]:
+def _stretch(data: np.ndarray, mask: np.ndarray | None, percentiles: Sequence[float]) -> list[tuple[float, float]]:
+    """Per-band percentile stretch measured on a sample of the valid pixels of the overview itself."""
     stats = []
+    keep = None if mask is None else ~mask.ravel()[::7]
     for band in data:
-        values = band.compressed()[::7].astype("float64")
+        values = band.ravel()[::7]
+        values = (values if keep is None else values[keep]).astype("float64")
         values = values[np.isfinite(values)]
         if values.size == 0:
             stats.append((0.0, 1.0))
@@ -126,10 +130,11 @@ def render_overview(
     global SCENE_READS
     import rasterio
     from PIL import Image
+    from rasterio.enums import MaskFlags
     from rasterio.errors import NotGeoreferencedWarning
 
     from tlgeo.errors import GeoreferenceError
-    from tlgeo.tiles import band_stats, raster_info, rgb_composite, scale_bands
+    from tlgeo.tiles import band_stats, raster_info, rgb_composite
 
     path = Path(path)
     folder = Path(cache) if cache is not None else cache_dir("overviews")
@@ -151,34 +156,53 @@ def render_overview(
     scale = max(info.width, info.height) / max_px
     shape = (max(1, round(info.height / max(scale, 1))), max(1, round(info.width / max(scale, 1))))
     unique = sorted(set(chosen))
+    pick = [unique.index(b) for b in chosen]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with rasterio.open(path) as ds:
             SCENE_READS += 1
-            raw = ds.read(unique, out_shape=(len(unique), *shape), masked=True)
+            raw = ds.read(unique, out_shape=(len(unique), *shape))
+            all_valid = all(flags == [MaskFlags.all_valid] for flags in ds.mask_flag_enums)
+            mask = None
+            if not all_valid:
+                per_band = ds.read_masks(unique, out_shape=(len(unique), *shape))
+                mask = (per_band[pick] == 0).any(axis=0)
             if info.alpha_band:
-                alpha = ds.read(info.alpha_band, out_shape=shape)
-                raw.mask = np.ma.getmaskarray(raw) | (alpha == 0)[None]
-    data = np.ma.stack([raw[unique.index(b)] for b in chosen])
+                alpha = ds.read(info.alpha_band, out_shape=shape) == 0
+                mask = alpha if mask is None else mask | alpha
+    if mask is not None and not mask.any():
+        mask = None
+    data = raw[pick]
     if cfg.scaling == "percentile" or (cfg.scaling == "none" and info.dtype != "uint8"):
-        stats = _stretch(data, cfg.percentiles)
+        stats = _stretch(data, mask, cfg.percentiles)
     else:
         stats = band_stats(path, cfg, info)
-    mask = np.ma.getmaskarray(data).any(axis=0)
-    scaled = scale_bands(np.asarray(data.filled(0), dtype="float32"), stats)
+    if data.dtype == np.uint8 and all(tuple(s) == (0.0, 255.0) for s in stats):
+        scaled = np.moveaxis(data, 0, -1)  # 8-bit shown as it is
+    else:
+        scaled = np.empty((*shape, len(chosen)), dtype="float32")
+        for k, (lo, hi) in enumerate(stats):
+            band = scaled[..., k]
+            np.subtract(data[k], np.float32(lo), out=band, casting="unsafe")
+            band *= np.float32(255.0 / (hi - lo))
+        np.nan_to_num(scaled, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
     rgb = rgb_composite(scaled[None], cfg)[0]
+    if mask is not None:
+        rgb = np.where(mask[..., None], 0, rgb).astype(np.uint8)
     corners = pixel_corners_lonlat(info.transform, info.crs, info.width, info.height)
-    if mask.any():
+    if mask is not None:
         rgba = np.dstack([rgb, np.where(mask, 0, 255).astype(np.uint8)])
         img, suffix, kwargs = Image.fromarray(rgba, "RGBA"), ".png", {"optimize": False}
     else:
         img, suffix, kwargs = Image.fromarray(rgb, "RGB"), ".jpg", {"quality": 85}
     target = folder / f"{key}{suffix}"
-    with atomic_path(target) as tmp:
-        img.save(tmp, format="PNG" if suffix == ".png" else "JPEG", **kwargs)
+    tmp = folder / f".{key}.{os.getpid()}{suffix}"
+    img.save(tmp, format="PNG" if suffix == ".png" else "JPEG", **kwargs)
+    os.replace(tmp, target)  # atomic: a reader sees the whole image or none
     record = {"file": target.name, "corners": corners, "source": str(path), "size": [shape[1], shape[0]]}
-    with atomic_path(meta) as tmp:
-        tmp.write_text(json.dumps(record), encoding="utf-8")
+    tmp = folder / f".{key}.{os.getpid()}.json"
+    tmp.write_text(json.dumps(record), encoding="utf-8")
+    os.replace(tmp, meta)
     return Overview(target, corners, str(path), (shape[1], shape[0]))
 
 
