@@ -3,7 +3,7 @@
 import streamlit as st
 
 from tlgeo import viz
-from tlgeo.ui import cache, labels_ui, state, widgets
+from tlgeo.ui import cache, imagery_ui, labels_ui, state, widgets
 from tlgeo.ui.errors import ui_errors
 
 ctx = widgets.context()
@@ -75,7 +75,13 @@ with left, ui_errors("drawing the map", stop=False):
             )
     else:
         fig = labels_ui.labels_map_ui(ctx, data, outlines, view, c1)
-    st.plotly_chart(fig, key="data_map")
+    opacity = imagery_ui.imagery_ui("data")
+    imagery_ui.add_imagery(fig, imagery_ui.task_scenes(data.tiles), data.settings.tiles.bands, opacity)
+    event = st.plotly_chart(fig, key="data_map", on_select="rerun", selection_mode="points")
+    clicked = imagery_ui.selected_tile(event, fig)
+    if clicked is not None:
+        with st.container(border=True):
+            imagery_ui.inspect_ui(clicked, data.tiles, ctx.run if ctx.run is not None else None)
 
 with right:
     st.markdown("**Class balance** (labelled tiles)")

@@ -6,7 +6,8 @@
 The app runs on a free loopback port with a temporary runs folder (``TLGEO_RUNS``) so your own runs are untouched.
 For pages whose content comes from an action, the action is performed first: Train is captured while it fine-tunes a
 run (live progress and curves), Compare runs three strategies at 64 px for 2 epochs, Predict predicts a scene of the
-sample (drawn along the drive tracks, and as tiles).
+sample (drawn along the drive tracks, as tiles, and as an uncertainty raster); Evaluate adds its Calibration and
+Hard-examples tabs. Maps show the imagery under their layers.
 PNGs are palette-quantised to stay small (a few hundred KB at most).
 """
 
@@ -187,10 +188,31 @@ def shoot(url: str, out: Path, pages: list[str]) -> None:
                 from selenium.webdriver.common.by import By
 
                 for toggle in driver.find_elements(By.CSS_SELECTOR, "[data-testid=stCheckbox] label"):
-                    if "Draw along the drive tracks" in toggle.text:  # on by default for roads
+                    if "Draw along the roads" in toggle.text:  # on by default for roads
                         toggle.click()
                 browser.wait_idle(driver)
                 save(driver, out / "predict_tiles.png")  # the same prediction as tiles
+                pick(driver, "[data-testid=stRadio] label", "raster")  # the prediction GeoTIFF over the imagery
+                pick(driver, "[data-testid=stRadio] label", "uncertainty")
+                save(driver, out / "predict_raster.png")
+            if page == "evaluate":
+                pick(driver, "[data-baseweb=tab]", "Calibration")
+                save(driver, out / "evaluate_calibration.png")
+                pick(driver, "[data-baseweb=tab]", "Hard examples")
+                time.sleep(2)
+                save(driver, out / "evaluate_hard.png")
+
+
+def pick(driver, css: str, text: str) -> None:
+    """Click the first element matching ``css`` whose text is ``text`` and wait for the app."""
+    from selenium.webdriver.common.by import By
+
+    for el in driver.find_elements(By.CSS_SELECTOR, css):
+        if el.text.strip() == text:
+            el.click()
+            break
+    time.sleep(1)
+    browser.wait_idle(driver, timeout=300)
 
 
 def main(argv: list[str] | None = None) -> int:

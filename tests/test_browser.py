@@ -92,3 +92,65 @@ def test_predict_upload_and_download_geojson_in_chromium(server):
     np.testing.assert_allclose(gdf[["prob_good", "prob_fair", "prob_poor"]].sum(axis=1), 1.0, rtol=1e-4)
     west, south, east, north = gdf.total_bounds
     assert 36 < west < east < 38 and -2 < south < north < 0  # the tile near Nairobi, lon/lat order
+
+
+def _dominant(scene: Path) -> np.ndarray:
+    """The scene's most common colour (5-bit bins) on its overview, as RGB."""
+    from PIL import Image
+
+    from tlgeo.overview import render_overview
+
+    rgb = np.asarray(Image.open(render_overview(scene).path).convert("RGB")).reshape(-1, 3) // 32
+    values, counts = np.unique(rgb, axis=0, return_counts=True)
+    return values[counts.argmax()] * 32 + 16
+
+
+def _map_pixels(driver) -> np.ndarray:
+    """A screenshot of the first map on the page (a plotly chart with a MapLibre canvas), RGB."""
+    import io
+
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    browser.wait_for(driver, ".js-plotly-plot .maplibregl-canvas", timeout=60)
+    time.sleep(3)  # MapLibre draws its layers after the chart reports ready
+    plot = next(
+        p
+        for p in driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")
+        if p.find_elements(By.CSS_SELECTOR, ".maplibregl-canvas")
+    )
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", plot)
+    time.sleep(1)
+    return np.asarray(Image.open(io.BytesIO(plot.screenshot_as_png)).convert("RGB"))
+
+
+def _assert_imagery(pixels: np.ndarray, dominant: np.ndarray, what: str) -> None:
+    h, w = pixels.shape[:2]
+    distinct = len(np.unique(pixels.reshape(-1, 3) // 8, axis=0))
+    assert distinct >= 400, f"{what}: only {distinct} distinct colours — no imagery under the map?"
+    centre = pixels[int(h * 0.35) : int(h * 0.65), int(w * 0.35) : int(w * 0.65)].reshape(-1, 3).astype(int)
+    near = (np.abs(centre - dominant).max(axis=1) <= 24).mean()
+    assert near >= 0.1, f"{what}: the scene's dominant colour {dominant.tolist()} covers {near:.0%} of the centre"
+
+
+def test_data_and_predict_maps_show_the_imagery(server):
+    """Imagery under the maps, offline: the Data map (first scene) and the Predict map of a predicted scene show the
+    scene's pixels — many colours, and the scene's dominant colour where the scene lies (the map's centre)."""
+    url, _run, _tmp = server
+    scene = sorted((ROADS / "imagery").glob("*.tif"))[0]
+    dominant = _dominant(scene)
+    with browser.chromium() as driver:
+        browser.open_page(driver, url, "data")
+        data_map = _map_pixels(driver)
+        _assert_imagery(data_map, dominant, "Data map")
+        browser.open_page(driver, url, "predict")
+        from selenium.webdriver.common.by import By
+
+        for label in driver.find_elements(By.CSS_SELECTOR, "[data-testid=stRadio] label"):
+            if "A scene of the current data" in label.text:
+                label.click()
+        browser.wait_idle(driver)
+        _click(driver, f"Predict {scene.name}")
+        browser.wait_for(driver, "[data-testid=stDownloadButton] button", timeout=180, count=3)
+        browser.wait_idle(driver)
+        _assert_imagery(_map_pixels(driver), dominant, "Predict map")

@@ -464,7 +464,9 @@ def test_plan_page_drives_within_budget_sites_and_downloads(env, tiny_run, media
     assert spec["layout"]["map"]["style"] == "white-bg"
     assert any(t["name"].startswith("1. ") for t in spec["data"])  # the first stretch to drive
     layers = spec["layout"]["map"]["layers"]  # the imagery, offline, under the vectors
-    assert layers and all(x["sourcetype"] == "image" and x["source"].startswith("data:image/png") for x in layers)
+    assert layers and all(
+        x["sourcetype"] == "image" and x["source"].startswith(("data:image/png", "data:image/jpeg")) for x in layers
+    )
     at.text_input(key="tlgeo_plan_start").set_value("0,0").run()
     assert not at.exception and any("outside the data" in e.value for e in at.error)
     at.text_input(key="tlgeo_plan_start").set_value("").run()

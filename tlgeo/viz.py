@@ -988,3 +988,50 @@ def confusion_figure(
         yaxis={"title": "truth", "autorange": "reversed"},
     )
     return fig
+
+
+def reliability_figure(
+    before: pd.DataFrame,
+    after: pd.DataFrame,
+    ece_before: float,
+    ece_after: float,
+    temperature: float,
+    *,
+    title: str | None = None,
+) -> go.Figure:
+    """Reliability diagram: accuracy against confidence per bin (``tlgeo.calibration.reliability``), before and
+    after temperature scaling; marker size follows the tiles in the bin; the diagonal is perfect calibration."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "#888"}, name="perfect", hoverinfo="skip"
+        )
+    )
+    for table, name, color in (
+        (before, f"model (ECE {ece_before:.3f})", WRONG_COLOR),
+        (after, f"temperature {temperature:.2f} (ECE {ece_after:.3f})", CORRECT_COLOR),
+    ):
+        if table is None or table.empty:
+            continue
+        size = 6 + 18 * np.sqrt(table["n"] / max(table["n"].max(), 1))
+        fig.add_trace(
+            go.Scatter(
+                x=table["confidence"],
+                y=table["accuracy"],
+                mode="lines+markers",
+                marker={"size": size, "color": color},
+                line={"color": color},
+                name=name,
+                customdata=table[["n"]].to_numpy(),
+                hovertemplate="confidence %{x:.2f}<br>accuracy %{y:.2f}<br>%{customdata[0]} tiles<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        height=360,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        title={"text": title or "Reliability (out-of-fold)"},
+        xaxis={"title": "confidence (top probability)", "range": [0, 1.02]},
+        yaxis={"title": "accuracy", "range": [0, 1.02]},
+        legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.8)"},
+    )
+    return fig

@@ -390,6 +390,10 @@ def prediction_ui(ctx: Context, run: Run, done: dict) -> None:
                 title="Predicted class per tile (hover for probabilities)",
                 ordered=run.ordered.get(target, True),
             )
+        from tlgeo.ui import imagery_ui
+
+        scenes = [str(p) for p in result.scenes] or imagery_ui.prediction_sources(result, ctx)
+        imagery_ui.prediction_overlay_ui(fig, run, done, target, scenes)
         st.plotly_chart(fig, key="predict_map")
     labels = {"geojson": "GeoJSON (EPSG:4326)", "csv": "CSV table", "geotiff": "GeoTIFF (class + probabilities)"}
     for col, (kind, (name, payload, mime)) in zip(st.columns(len(done["files"])), done["files"].items(), strict=True):
