@@ -47,7 +47,12 @@ def imagery_layers(scenes: Sequence[str | Path], bands: BandConfig | None, opaci
 def imagery_ui(key: str, *, default: bool = True) -> float | None:
     """Toggle and opacity slider of the imagery under a map; returns the opacity, or ``None`` when off."""
     c1, c2 = st.columns([1, 2])
-    on = c1.toggle("Imagery under the map", value=default, key=f"{key}_imagery")
+    on = c1.toggle(
+        "Imagery",
+        value=default,
+        key=f"{key}_imagery",
+        help="The scenes under the map (rendered once per scene and cached; works offline).",
+    )
     if not on:
         return None
     return c2.slider("Imagery opacity", 0.0, 1.0, 1.0, 0.05, key=f"{key}_opacity", label_visibility="collapsed")
