@@ -196,9 +196,9 @@ def shoot(url: str, out: Path, pages: list[str]) -> None:
                 pick(driver, "[data-testid=stRadio] label", "uncertainty")
                 save(driver, out / "predict_raster.png")
             if page == "evaluate":
-                pick(driver, "[data-baseweb=tab]", "Calibration")
+                pick(driver, "button[role=tab]", "Calibration")
                 save(driver, out / "evaluate_calibration.png")
-                pick(driver, "[data-baseweb=tab]", "Hard examples")
+                pick(driver, "button[role=tab]", "Hard examples")
                 time.sleep(2)
                 save(driver, out / "evaluate_hard.png")
 
@@ -208,7 +208,7 @@ def pick(driver, css: str, text: str) -> None:
     from selenium.webdriver.common.by import By
 
     for el in driver.find_elements(By.CSS_SELECTOR, css):
-        if el.text.strip() == text:
+        if el.text.strip() == text or el.text.strip().startswith(text + "\n"):
             el.click()
             break
     time.sleep(1)

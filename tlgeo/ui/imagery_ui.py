@@ -101,7 +101,8 @@ def heat_maps(run: Run, rows: list, target: str | None, class_index: list[int] |
 
 def selected_tile(event, fig: go.Figure) -> str | None:
     """The tile id of the clicked map feature (its trace's first customdata column), or ``None``."""
-    points = (getattr(event, "selection", None) or {}).get("points") or []
+    selection = event.get("selection") if isinstance(event, dict) else getattr(event, "selection", None)
+    points = (selection or {}).get("points") or []
     for point in points:
         custom = point.get("customdata")
         if isinstance(custom, (list, tuple)) and custom:
