@@ -204,13 +204,14 @@ def shoot(url: str, out: Path, pages: list[str]) -> None:
 
 
 def pick(driver, css: str, text: str) -> None:
-    """Click the first element matching ``css`` whose text is ``text`` and wait for the app."""
-    from selenium.webdriver.common.by import By
-
-    for el in driver.find_elements(By.CSS_SELECTOR, css):
-        if el.text.strip() == text or el.text.strip().startswith(text + "\n"):
-            el.click()
-            break
+    """Click the first element matching ``css`` whose visible text starts with ``text`` and wait for the app."""
+    driver.execute_script(
+        "for (const el of document.querySelectorAll(arguments[0])) {"
+        "  if (el.innerText.trim().startsWith(arguments[1])) { el.scrollIntoView({block: 'center'}); el.click(); return; }"
+        "}",
+        css,
+        text,
+    )
     time.sleep(1)
     browser.wait_idle(driver, timeout=300)
 
