@@ -196,9 +196,9 @@ def shoot(url: str, out: Path, pages: list[str]) -> None:
                 pick(driver, "[data-testid=stRadio] label", "uncertainty")
                 save(driver, out / "predict_raster.png")
             if page == "evaluate":
-                pick(driver, "button[role=tab]", "Calibration")
+                pick(driver, "[data-testid=stTab], button[role=tab]", "Calibration")
                 save(driver, out / "evaluate_calibration.png")
-                pick(driver, "button[role=tab]", "Hard examples")
+                pick(driver, "[data-testid=stTab], button[role=tab]", "Hard examples")
                 time.sleep(2)
                 save(driver, out / "evaluate_hard.png")
 
