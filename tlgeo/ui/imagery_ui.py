@@ -254,3 +254,36 @@ def prediction_sources(result, ctx) -> list[str]:
     except OSError:
         pass
     return found
+
+
+def predict_inspect_ui(event, fig: go.Figure, ctx, run: Run, result, target: str, scenes: Sequence[str]) -> None:
+    """The inspect panel of a clicked predicted tile: its window of the current data's scene (or the uploaded file),
+    the predicted class and probabilities, and Grad-CAM."""
+    import pandas as pd
+
+    from tlgeo.predict import label_column
+
+    tile_id = selected_tile(event, fig)
+    if tile_id is None:
+        return
+    preds = result.predictions
+    row = preds[preds["tile_id"].astype(str) == tile_id]
+    if row.empty:
+        return
+    prefix = f"{target}_" if len(result.targets) > 1 else ""
+    probs = {c: row.iloc[0].get(f"{prefix}prob_{c}") for c in result.targets[target]}
+    label = str(row.iloc[0].get(label_column(result.targets, target), ""))
+    tiles = None
+    source = str(row.iloc[0].get("source", ""))
+    uploaded = [p for p in scenes if Path(p).stem == source or Path(p).name == source]
+    if uploaded and len(preds[preds["source"].astype(str) == source]) == 1:
+        tiles = pd.DataFrame({"tile_id": [tile_id], "path": [uploaded[0]]})
+    else:
+        from tlgeo.ui import cache
+
+        try:
+            tiles = cache.task_data(ctx.taskdir, ctx.task).tiles
+        except Exception:  # the current data may not load; the panel then says the imagery is missing
+            tiles = None
+    with st.container(border=True):
+        inspect_ui(tile_id, tiles, run, label=f"predicted {label}", probs=probs)

@@ -394,7 +394,8 @@ def prediction_ui(ctx: Context, run: Run, done: dict) -> None:
 
         scenes = [str(p) for p in result.scenes] or imagery_ui.prediction_sources(result, ctx)
         imagery_ui.prediction_overlay_ui(fig, run, done, target, scenes)
-        st.plotly_chart(fig, key="predict_map")
+        event = st.plotly_chart(fig, key="predict_map", on_select="rerun", selection_mode="points")
+        imagery_ui.predict_inspect_ui(event, fig, ctx, run, result, target, scenes)
     labels = {"geojson": "GeoJSON (EPSG:4326)", "csv": "CSV table", "geotiff": "GeoTIFF (class + probabilities)"}
     for col, (kind, (name, payload, mime)) in zip(st.columns(len(done["files"])), done["files"].items(), strict=True):
         col.download_button(
