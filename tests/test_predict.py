@@ -133,6 +133,9 @@ def test_predictions_equal_training_inputs(roads):
     assert list(preds["tile_id"]) == list(task.tiles["tile_id"])
     images = load_images(task.tiles, predictor.bands, predictor.img_size, use_cache=False)
     expected = predictor.model.predict(images.astype("float32"), verbose=0)
+    from tlgeo.calibration import apply_temperature
+
+    expected = apply_temperature(expected, predictor.temperature["quality"])  # the run's calibration temperature
     np.testing.assert_allclose(preds[PROBS].to_numpy(), expected, atol=1e-5)
     labelled = task.tiles["quality"].to_numpy() >= 0
     agree = (preds["class_index"].to_numpy() == task.tiles["quality"].to_numpy())[labelled].mean()
