@@ -194,6 +194,11 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "--stride", type=positive_int(100_000), default=None, help="window step for scenes in px (default: the run's)"
     )
     p.add_argument("--batch-size", type=positive_int(4096), default=32, help="images per model call (default: 32)")
+    p.add_argument(
+        "--cluster",
+        default=None,
+        help="predict on a Dask cluster: local[:N] (N worker processes here) or a scheduler address tcp://HOST:PORT",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace output files that exist")
     p.set_defaults(func=_cmd_predict)
 
@@ -201,6 +206,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from tlgeo.predict import run_predict_cli
 
+    if getattr(args, "cluster", None):
+        from tlgeo.distributed.predict import cluster_predictor
+
+        return run_predict_cli(args, predict=cluster_predictor(args.cluster))
     return run_predict_cli(args)
 
 

@@ -1233,8 +1233,11 @@ def _cli_progress(stream=None) -> ProgressFn:
     return report
 
 
-def run_predict_cli(args: argparse.Namespace) -> int:
-    """``tlgeo predict``: predict tiles, folders and scenes; write GeoJSON (+ GeoTIFF, CSV); print a summary."""
+def run_predict_cli(args: argparse.Namespace, predict: Callable[..., PredictionResult] | None = None) -> int:
+    """``tlgeo predict``: predict tiles, folders and scenes; write GeoJSON (+ GeoTIFF, CSV); print a summary.
+
+    ``predict`` replaces :func:`predict_inputs` (same signature), e.g. the cluster one of ``--cluster``.
+    """
     from tlgeo._utils import atomic_path
     from tlgeo.export import predictions_csv_bytes, write_geojson, write_prediction_geotiff
     from tlgeo.inputs import check_rasters_convertible
@@ -1266,7 +1269,7 @@ def run_predict_cli(args: argparse.Namespace) -> int:
                 hint=f"A scene is a raster larger than {SCENE_FACTOR} × the run's tile size "
                 f"({predictor.tile_size} px); predict one scene per command to get its GeoTIFF.",
             )
-    result = predict_inputs(
+    result = (predict or predict_inputs)(
         predictor, args.inputs, stride=args.stride, batch_size=args.batch_size, progress=_cli_progress()
     )
     preds = result.predictions

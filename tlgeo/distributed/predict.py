@@ -1,0 +1,348 @@
+"""Prediction on a Dask cluster: the single-process prediction code, run on window batches by the workers.
+
+The driver plans the inputs exactly as :func:`tlgeo.predict.predict_inputs` does (same checks, same warnings), then
+cuts every scene into batches of :data:`WINDOWS_PER_TASK` windows (a multiple of ``batch_size``, so the model sees the
+same batches as in one process) and tiles into batches of files. A worker task reads its windows straight from the
+raster (the path must be the same on every worker: a shared file system or a GDAL ``/vsi…`` path) with the same
+reader and model code (:func:`tlgeo.predict._read_windows`, :func:`tlgeo.predict._predict_stream`); the run's model
+is loaded once per worker process (:func:`_worker_predictor`). Each finished batch is written to a spool folder and
+dropped from memory; at most :data:`IN_FLIGHT_PER_WORKER` batches per worker are submitted at once, so the driver
+holds the probabilities only (a few floats per window) when it merges at the end.
+
+A batch whose task fails is retried (:data:`RETRIES`; a worker that dies is replaced by its nanny and the scheduler
+reschedules its batches); batches that still fail are reported as warnings naming the scene and windows, and the
+rest is written.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tlgeo.errors import DataFileError, RasterError, TlgeoError
+from tlgeo.predict import (
+    PredictionResult,
+    Predictor,
+    ProgressFn,
+    _check_batch,
+    _concat,
+    _footprints,
+    _frame,
+    _nothing_predicted,
+    _ordered,
+    _predict_stream,
+    _predict_tile_files,
+    _read_windows,
+    _Readers,
+    _skip,
+    _Source,
+    _source_names,
+    load_predictor,
+    plan_inputs,
+    scene_grid,
+)
+from tlgeo.runs import Run
+from tlgeo.tiles import raster_info
+
+#: Windows per worker task (rounded up to a multiple of ``batch_size``).
+WINDOWS_PER_TASK = 256
+#: Tile files per worker task.
+TILES_PER_TASK = 64
+#: Times a failed batch is retried (besides the scheduler's own rescheduling when a worker dies).
+RETRIES = 2
+#: Batches submitted ahead per worker: bounds what the driver holds.
+IN_FLIGHT_PER_WORKER = 4
+
+_PREDICTORS: dict[tuple[str, float], Predictor] = {}
+
+
+def _worker_predictor(run_path: str) -> Predictor:
+    """The run's predictor in this worker process, loaded on first use and kept (one model per process)."""
+    key = (run_path, os.path.getmtime(Path(run_path) / "config.json"))
+    if key not in _PREDICTORS:
+        _PREDICTORS.clear()
+        _PREDICTORS[key] = load_predictor(run_path)
+    return _PREDICTORS[key]
+
+
+def _window_task(
+    run_path: str, scene: str, windows: list[tuple[int, int, int, int]], start: int, batch_size: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Worker: windows ``start …`` of a scene → positions kept (non-empty windows) and probabilities per target."""
+    import rasterio
+
+    from tlgeo.predict import READ_CACHE_BYTES
+
+    predictor = _worker_predictor(run_path)
+    src = _Source.prepare(scene, predictor.bands)
+    readers = _Readers()
+    jobs = (
+        functools.partial(_read_windows, readers, src, windows[a : a + batch_size], start + a, predictor.img_size, True)
+        for a in range(0, len(windows), batch_size)
+    )
+    reads = _ordered(jobs)
+    try:
+        with rasterio.Env(GDAL_CACHEMAX=READ_CACHE_BYTES):
+            return _predict_stream(predictor, reads, batch_size, len(windows), None)
+    finally:
+        reads.close()
+        readers.close()
+
+
+def _tile_task(run_path: str, paths: list[str], sources: list[str], batch_size: int):
+    """Worker: tile files → (frame or ``None``, warnings); errors travel as text (exception classes may not pickle)."""
+    predictor = _worker_predictor(run_path)
+    frame, warnings, errors = _predict_tile_files(
+        predictor, [Path(p) for p in paths], sources, [None] * len(paths), None, batch_size, None
+    )
+    return frame, warnings, [f"{type(e).__name__}: {e}" for e in errors]
+
+
+@dataclass
+class _Job:
+    kind: str  # "tiles" | "scene"
+    key: int  # scene number, or tile batch number
+    start: int
+    count: int
+    args: tuple
+
+
+def predict_inputs_on_cluster(
+    run: Run | Predictor | str | Path,
+    inputs: Iterable[str | Path],
+    *,
+    client,
+    stride: int | None = None,
+    batch_size: int = 32,
+    progress: ProgressFn | None = None,
+    windows_per_task: int = WINDOWS_PER_TASK,
+) -> PredictionResult:
+    """:func:`tlgeo.predict.predict_inputs` with the reading and the model on the workers of ``client``.
+
+    The result is the one :func:`~tlgeo.predict.predict_inputs` returns (same rows, same order, same values);
+    batches that could not be predicted after retries are named in ``warnings``.
+
+    Args:
+        run: Run folder, :class:`~tlgeo.runs.Run` or :class:`~tlgeo.predict.Predictor` (its folder must be readable
+            by the workers at the same path).
+        inputs: Files and folders (searched recursively).
+        client: A :class:`distributed.Client` (:func:`tlgeo.distributed.cluster.open_cluster`).
+        stride: Window step for scenes (default: the run's).
+        batch_size: Images per model call.
+        progress: Called as ``progress(done, total)`` over all tiles and windows, as batches finish.
+        windows_per_task: Windows per worker task (rounded up to a multiple of ``batch_size``).
+
+    Raises:
+        RunError: The run cannot be used.
+        CompatibilityError / RasterError / DataFileError: Nothing at all could be predicted (reasons named).
+    """
+    from distributed import as_completed
+
+    from tlgeo.limits import check_windows
+
+    _check_batch(batch_size, stride)
+    predictor = load_predictor(run)
+    run_path = str(Path(predictor.run.path).resolve())
+    plan = plan_inputs(predictor, inputs, stride)
+    check_windows(plan.total, "the inputs")
+    warnings, errors = list(plan.warnings), list(plan.errors)
+    names = dict(zip(plan.tiles + plan.scenes, _source_names(plan.tiles + plan.scenes), strict=True))
+    per_task = max(1, -(-windows_per_task // batch_size)) * batch_size
+    jobs: list[_Job] = []
+    for n, a in enumerate(range(0, len(plan.tiles), TILES_PER_TASK)):
+        paths = plan.tiles[a : a + TILES_PER_TASK]
+        args = ([str(p.resolve()) for p in paths], [names[p] for p in paths], batch_size)
+        jobs.append(_Job("tiles", n, a, len(paths), args))
+    scenes = []  # (path, info, grid, windows) of each scene that passes the driver's checks
+    for scene in plan.scenes:
+        try:
+            info = raster_info(scene)
+            predictor.check_raster(info)
+        except TlgeoError as exc:
+            warnings.append(_skip(scene, exc))
+            errors.append(exc)
+            continue
+        grid = scene_grid(info, predictor.tile_size, stride or predictor.stride)
+        windows = np.array([g[2:] for g in grid], dtype="int64").reshape(-1, 4)
+        wins = [tuple(w) for w in windows.tolist()]
+        k = len(scenes)
+        scenes.append((scene, info, grid, windows))
+        for a in range(0, len(wins), per_task):
+            chunk = wins[a : a + per_task]
+            jobs.append(_Job("scene", k, a, len(chunk), (str(Path(scene).resolve()), chunk, a, batch_size)))
+    total = plan.total
+    spool = Path(tempfile.mkdtemp(prefix="tlgeo-spool-"))
+    try:
+        failed = _run_jobs(client, jobs, run_path, spool, total, progress, as_completed)
+        for job, reason in failed:
+            if job.kind == "tiles":
+                what = f"tile files {job.start + 1}–{job.start + job.count}"
+                files = plan.tiles[job.start : job.start + job.count]
+                what += f" ({files[0].name} … {files[-1].name})"
+            else:
+                what = f"{scenes[job.key][0]}: windows {job.start}–{job.start + job.count - 1}"
+            warnings.append(f"{what}: could not be predicted ({reason})")
+        frames, tile_errors = _merge(predictor, spool, plan, scenes, names, warnings)
+        errors.extend(tile_errors)
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+    if progress:
+        progress(total, total)
+    if not frames:
+        if not errors and not failed:
+            raise DataFileError("No raster files given", hint="Pass tiles, folders of tiles or scenes.")
+        if not errors:
+            raise RasterError(
+                f"Nothing could be predicted with run {predictor.run_id}: every batch failed on the cluster "
+                f"({failed[0][1]})",
+                hint="Check that every worker sees the run folder and the rasters at the same paths.",
+            )
+        raise _nothing_predicted(predictor, errors, "no input could be used")
+    merged = _concat(frames, predictor)
+    done = set(merged["source"])
+    predicted = [Path(s[0]) for s in scenes if names[s[0]] in done]
+    return PredictionResult(merged, warnings, predictor.run_id, predictor.targets, predicted)
+
+
+def _spool_name(job: _Job) -> str:
+    return f"{job.kind}_{job.key:06d}_{job.start:012d}_{job.count}.pkl"
+
+
+def _run_jobs(client, jobs: list[_Job], run_path: str, spool: Path, total: int, progress, as_completed):
+    """Submit the jobs a few per worker at a time; spool each result to disk as it arrives. Returns failed jobs."""
+    import pickle
+
+    from tlgeo.distributed.cluster import worker_count
+
+    limit = max(1, worker_count(client)) * IN_FLIGHT_PER_WORKER
+    todo: Iterator[_Job] = iter(jobs)
+    failed: list[tuple[_Job, str]] = []
+    done = 0
+    by_key: dict[str, _Job] = {}
+
+    def submit(job: _Job):
+        fn = _tile_task if job.kind == "tiles" else _window_task
+        future = client.submit(fn, run_path, *job.args, retries=RETRIES, pure=False)
+        by_key[future.key] = job
+        return future
+
+    pool = as_completed([submit(j) for j in _take(todo, limit)])
+    if progress:
+        progress(0, total)
+    for future in pool:
+        job = by_key.pop(future.key)
+        try:
+            result = future.result()
+        except Exception as exc:  # any task failure is reported per batch; the rest is kept
+            failed.append((job, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")))
+        else:
+            with open(spool / _spool_name(job), "wb") as fh:
+                pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        future.release()
+        done += job.count
+        if progress:
+            progress(min(done, total), total)
+        for nxt in _take(todo, 1):
+            pool.add(submit(nxt))
+    return failed
+
+
+def _take(it: Iterator[_Job], n: int) -> list[_Job]:
+    out = []
+    for job in it:
+        out.append(job)
+        if len(out) >= n:
+            break
+    return out
+
+
+def _merge(predictor: Predictor, spool: Path, plan, scenes, names, warnings: list[str]):
+    """Frames in :func:`tlgeo.predict.predict_inputs` order (tiles first, then scenes), from the spooled batches."""
+    import pickle
+
+    frames, errors = [], []
+    tile_frames = []
+    for path in sorted(spool.glob("tiles_*.pkl")):
+        with open(path, "rb") as fh:
+            frame, tile_warnings, tile_errors = pickle.load(fh)
+        warnings.extend(tile_warnings)
+        errors.extend(RasterError(text) for text in tile_errors)
+        if frame is not None:
+            tile_frames.append(frame)
+    if tile_frames:
+        frames.append(_concat(tile_frames, predictor))
+    size = predictor.tile_size
+    for k, (scene, info, grid, windows) in enumerate(scenes):
+        parts = sorted(spool.glob(f"scene_{k:06d}_*.pkl"))
+        index, probs = [], {t: [] for t in predictor.targets}
+        for path in parts:
+            with open(path, "rb") as fh:
+                idx, p = pickle.load(fh)
+            index.append(idx)
+            for t in probs:
+                probs[t].append(p[t])
+        if len(grid) == 1 and (info.width < size or info.height < size):
+            warnings.append(
+                f"{scene}: {info.width} × {info.height} px is smaller than the run's tile size ({size} px); "
+                f"predicted as one tile resampled to {predictor.img_size} px"
+            )
+        idx = np.concatenate(index) if index else np.empty(0, dtype="int64")
+        if not len(idx):
+            if parts:
+                exc = RasterError(
+                    f"{scene} has no valid pixel in any of its {len(grid)} window(s) (all nodata)",
+                    hint="Check the file's nodata value and mask.",
+                    path=scene,
+                )
+                warnings.append(_skip(scene, exc))
+                errors.append(exc)
+            continue
+        source = names[scene]
+        predicted_here = {t: np.concatenate(v) for t, v in probs.items()}
+        read = sum(int(p.stem.rsplit("_", 1)[1]) for p in parts)  # windows read, empty ones included
+        if read - len(idx):
+            warnings.append(f"{scene}: {read - len(idx)} of {len(grid)} window(s) skipped: all nodata")
+        single = len(grid) == 1
+        frames.append(
+            _frame(
+                predictor,
+                tile_ids=[source if single else f"{source}_r{grid[i][0]:03d}_c{grid[i][1]:03d}" for i in idx],
+                sources=[source] * len(idx),
+                rows=[grid[i][0] for i in idx],
+                cols=[grid[i][1] for i in idx],
+                windows=windows[idx],
+                geometry=_footprints(info.transform, windows[idx]),
+                probs=predicted_here,
+                crs=info.crs,
+            )
+        )
+    return frames, errors
+
+
+def cluster_predictor(cluster: str, *, stream=None):
+    """A drop-in for :func:`tlgeo.predict.predict_inputs` that opens the cluster ``cluster`` names for the call.
+
+    ``tlgeo predict --cluster …`` passes it to :func:`tlgeo.predict.run_predict_cli`, so the cluster starts only
+    after every input and output has been checked.
+    """
+    import sys
+
+    from tlgeo.distributed.cluster import open_cluster, parse_cluster, worker_count
+
+    spec = parse_cluster(cluster)  # a bad value fails before any work
+
+    def predict(run, inputs, **kwargs) -> PredictionResult:
+        with open_cluster(spec) as client:
+            if not spec.local:
+                client.wait_for_workers(1, timeout=60)
+            print(f"cluster {spec}: {worker_count(client)} worker(s)", file=stream or sys.stderr, flush=True)
+            return predict_inputs_on_cluster(run, inputs, client=client, **kwargs)
+
+    return predict
