@@ -25,10 +25,12 @@ else:
     scene = st.selectbox("Scene", scenes, format_func=lambda p: p.name, key=state.PREDICT_SCENE)
     go = st.button(f"Predict {scene.name} (sliding windows)", type="primary", key="predict_scene_go")
 
+cluster = cache.cluster_address()
+use_cluster = cluster and st.toggle(f"Send the job to cluster {cluster}", key="predict_cluster")
 if go:
     with ui_errors("predicting"):
         predictor = cache.predictor(run)
-        result = actions.predict_live(predictor, inputs, scene=scene)
+        result = actions.predict_live(predictor, inputs, scene=scene, cluster=cluster if use_cluster else None)
         files = actions.prediction_files(result, inputs=inputs, scene=scene, workdir=state.session_dir())
     state.put(state.PREDICTION, {"run_id": run.run_id, "result": result, "files": files})
 

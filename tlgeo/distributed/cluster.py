@@ -90,6 +90,10 @@ def open_cluster(spec: str | ClusterSpec) -> Iterator:
     spec = parse_cluster(spec) if isinstance(spec, str) else spec
     distributed = _require_distributed()
     if spec.local:
+        # Dask's nanny sets OMP/MKL/OpenBLAS threads to 1 in each worker; give each worker its share of the cores
+        # instead (a single worker gets them all, as an in-process prediction does).
+        threads = str(max(1, (os.cpu_count() or 1) // spec.workers))
+        env = dict.fromkeys(("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"), threads)
         cluster = distributed.LocalCluster(
             n_workers=spec.workers,
             threads_per_worker=1,
@@ -98,6 +102,8 @@ def open_cluster(spec: str | ClusterSpec) -> Iterator:
             dashboard_address=None,
             worker_dashboard_address=None,
             silence_logs=40,
+            env=env,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # its HTTP server (health) on loopback only
         )
         client = distributed.Client(cluster)
         try:

@@ -64,9 +64,12 @@ def compare_live(
     return results
 
 
-def predict_live(predictor: Predictor, inputs: list[Path], *, scene: Path | None = None) -> PredictionResult:
+def predict_live(
+    predictor: Predictor, inputs: list[Path], *, scene: Path | None = None, cluster: str | None = None
+) -> PredictionResult:
     """Predict uploaded files (tiles or scenes, ``tlgeo.predict.predict_inputs``) or one scene of the data
-    (``predict_scene``) with a progress bar showing tiles done, elapsed time and ETA."""
+    (``predict_scene``) with a progress bar showing tiles done, elapsed time and ETA; with ``cluster`` (``local:N``
+    or a scheduler address) the job runs on that Dask cluster (:mod:`tlgeo.distributed.predict`), same results."""
     from tlgeo.predict import predict_inputs, predict_scene
 
     bar = st.progress(0.0, text="Reading tiles…")
@@ -86,7 +89,17 @@ def predict_live(predictor: Predictor, inputs: list[Path], *, scene: Path | None
             text=f"{done:,}/{total:,} tiles · {format_seconds(elapsed)} elapsed{eta_txt}",
         )
 
-    if scene is not None:
+    if cluster:
+        from tlgeo.distributed.cluster import open_cluster, worker_count
+        from tlgeo.distributed.predict import predict_inputs_on_cluster
+
+        bar.progress(0.0, text=f"Connecting to cluster {cluster}…")
+        with open_cluster(cluster) as client:
+            client.wait_for_workers(1, timeout=60)
+            bar.progress(0.0, text=f"Cluster {cluster}: {worker_count(client)} worker(s)…")
+            files = [scene] if scene is not None else inputs
+            result = predict_inputs_on_cluster(predictor, files, client=client, progress=report)
+    elif scene is not None:
         result = predict_scene(predictor, scene, progress=report)
     else:
         result = predict_inputs(predictor, inputs, progress=report)

@@ -52,6 +52,23 @@ def device_summary(*, wait: bool = True) -> str | None:
     return future.result()
 
 
+def cluster_address() -> str | None:
+    """The cluster the dashboard may send prediction jobs to (``TLGEO_CLUSTER``, e.g. ``tcp://HOST:8786``)."""
+    import os
+
+    from tlgeo.distributed.cluster import CLUSTER_ENV
+
+    return os.environ.get(CLUSTER_ENV) or None
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def cluster_summary(address: str) -> str | None:
+    """The configured cluster and its worker count (asked at most every 30 s)."""
+    from tlgeo.distributed.cluster import cluster_summary as summary
+
+    return summary(address)
+
+
 @st.cache_data(show_spinner=False)
 def backbone_choices(include_test: bool) -> list[dict[str, object]]:
     """Backbones for the picker: name, whether ImageNet weights load offline now, default size, description."""

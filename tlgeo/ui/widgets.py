@@ -173,10 +173,12 @@ def device_ui(*, wait: bool = True) -> None:
     if slot is None:
         return
     device = cache.device_summary(wait=wait)
+    address = cache.cluster_address()
+    cluster = f" · {cache.cluster_summary(address)}" if address else ""
     if device is None:
-        slot.caption("Device: TensorFlow is starting…")
+        slot.caption(f"Device: TensorFlow is starting…{cluster}")
     else:
-        slot.caption(f"Device: **{device}** (as TensorFlow sees it)")
+        slot.caption(f"Device: **{device}** (as TensorFlow sees it){cluster}")
 
 
 def _ensure_app_navigation() -> None:
