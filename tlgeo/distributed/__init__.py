@@ -4,8 +4,10 @@
   to a running scheduler; what the dashboard and CLI show about it.
 - :mod:`tlgeo.distributed.predict` — the same prediction as :func:`tlgeo.predict.predict_inputs`, with each batch of
   windows read and predicted on a worker (model loaded once per worker process), results spooled to disk, merged.
-- :mod:`tlgeo.distributed.train` — ``tlgeo train`` on N workers with ``MultiWorkerMirroredStrategy`` (``TF_CONFIG``
-  set per worker); the chief alone writes the run folder.
+
+Multi-worker training is not here yet: Keras 3's ``model.fit`` fails under ``MultiWorkerMirroredStrategy`` with
+2+ workers (keras-team/keras#20585; the same error hits Ray's ``TensorflowTrainer``, ray-project/ray#47464) —
+see ``docs/scaling.md``.
 
 Why Dask and not Ray: ``docs/scaling.md``.
 """
