@@ -6,8 +6,8 @@ The spec is the value of ``--cluster`` and of the dashboard's cluster setting (`
   127.0.0.1, no dashboards; the cluster lives for the ``with`` block.
 - ``tcp://host:8786`` (or ``host:8786``) — a scheduler started with ``dask scheduler`` and workers started with
   ``dask worker tcp://host:8786 --nthreads 1`` on each machine (``docs/scaling.md``); tlgeo connects and leaves it
-  running. Every worker must see the run folder and the rasters at the same paths (shared file system), or rasters
-  as GDAL ``/vsis3/…`` style paths.
+  running. Every worker must see the run folder and the rasters at the same paths (a shared file system; GDAL ``/vsi…``
+  paths are untested).
 """
 
 from __future__ import annotations

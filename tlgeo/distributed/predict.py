@@ -3,7 +3,7 @@
 The driver plans the inputs exactly as :func:`tlgeo.predict.predict_inputs` does (same checks, same warnings), then
 cuts every scene into batches of :data:`WINDOWS_PER_TASK` windows (a multiple of ``batch_size``, so the model sees the
 same batches as in one process) and tiles into batches of files. A worker task reads its windows straight from the
-raster (the path must be the same on every worker: a shared file system or a GDAL ``/vsi…`` path) with the same
+raster (the path must be the same on every worker: a shared file system; GDAL ``/vsi…`` paths are untested) with the same
 reader and model code (:func:`tlgeo.predict._read_windows`, :func:`tlgeo.predict._predict_stream`); the run's model
 is loaded once per worker process (:func:`_worker_predictor`). Each finished batch is written to a spool folder and
 dropped from memory; at most :data:`IN_FLIGHT_PER_WORKER` batches per worker are submitted at once, so the driver
