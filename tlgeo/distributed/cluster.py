@@ -5,7 +5,7 @@ The spec is the value of ``--cluster`` and of the dashboard's cluster setting (`
 - ``local`` — N = the CPU cores, ``local:2`` — two worker processes on this machine, one thread each, bound to
   127.0.0.1, no dashboards; the cluster lives for the ``with`` block.
 - ``tcp://host:8786`` (or ``host:8786``) — a scheduler started with ``dask scheduler`` and workers started with
-  ``dask worker tcp://host:8786 --nthreads 1`` on each machine (``docs/scaling.md``); tlgeo connects and leaves it
+  ``dask worker tcp://host:8786`` (one task thread) on each machine (``docs/scaling.md``); tlgeo connects and leaves it
   running. Every worker must see the run folder and the rasters at the same paths (a shared file system; GDAL ``/vsi…``
   paths are untested).
 """
@@ -117,7 +117,7 @@ def open_cluster(spec: str | ClusterSpec) -> Iterator:
     except OSError as exc:
         raise ConfigError(
             f"No Dask scheduler answers at --cluster {spec.address} ({exc})",
-            hint="Start one with `dask scheduler` and workers with `dask worker ADDRESS --nthreads 1`, "
+            hint="Start one with `dask scheduler` and workers with `dask worker ADDRESS` (one task thread each), "
             "or use --cluster local:N.",
         ) from exc
     try:
