@@ -188,7 +188,7 @@ def main() -> int:
 
     from dataclasses import replace
 
-    from tlgeo.labels import load_task
+    from tlgeo.tasks import load_task
 
     results, pct = {}, {}
     t_all = time.perf_counter()

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def _task(args, tmp: Path):
-    from tlgeo.labels import load_task
+    from tlgeo.tasks import load_task
 
     if args.data:
         data = load_task(args.data)

@@ -34,8 +34,8 @@ def train_run(runs: Path, sample: Path, cache: Path) -> Path:
     os.environ["TLGEO_CACHE"] = str(cache)
     sys.path.insert(0, str(ROOT))
     from tlgeo.config import TrainConfig
-    from tlgeo.labels import load_task
     from tlgeo.runs import save_run
+    from tlgeo.tasks import load_task
     from tlgeo.train import train
 
     data = load_task(sample / "roads")

@@ -23,7 +23,7 @@ from rasterio.transform import from_origin
 from tests.conftest import ROOT, write_geotiff
 from tlgeo.config import RoadLabelConfig, TaskSettings, TileConfig
 from tlgeo.errors import DataFileError, LabelError
-from tlgeo.labels import ROAD_TARGET, load_task
+from tlgeo.labels import ROAD_TARGET
 from tlgeo.labels.roads import (
     SEGMENT_COLUMNS,
     classify_segments,
@@ -36,6 +36,7 @@ from tlgeo.labels.roads import (
     tile_road_labels,
     vertical_acceleration,
 )
+from tlgeo.tasks import load_task
 
 X0, Y0 = 257_000.0, 9_857_500.0  # drive start, EPSG:32737 (metres)
 TO_LONLAT = Transformer.from_crs(32737, 4326, always_xy=True)

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from tests.conftest import SAMPLE
-from tlgeo.labels import ROAD_TARGET, load_task
+from tlgeo.labels import ROAD_TARGET
 from tlgeo.labels.roads import pair_lengths
+from tlgeo.tasks import load_task
 
 ROADS = SAMPLE / "roads"
 VILLAGES = SAMPLE / "villages"

@@ -17,8 +17,8 @@ from rasterio.transform import from_origin
 from tests.conftest import ROOT, write_geotiff
 from tlgeo.config import DEFAULT_INDICATORS, TaskSettings, VillageLabelConfig
 from tlgeo.errors import ConfigError, DataFileError, GeoreferenceError, LabelError
-from tlgeo.labels import load_task
 from tlgeo.labels.villages import indicator_levels, read_villages
+from tlgeo.tasks import load_task
 
 CRS = 32645  # UTM 45N (Bihar)
 X0, Y0 = 500_000.0, 2_800_000.0  # top-left corner of the scene

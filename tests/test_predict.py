@@ -495,7 +495,7 @@ SAMPLE_ROADS = Path(os.environ.get("TLGEO_SAMPLE_ROADS", SAMPLE / "roads"))
 )
 def test_sample_roads_undriven_roads_match_the_surface_drawn(tmp_path):
     """Train on driven roads of the sample scenes, predict both scenes whole, compare along undriven roads."""
-    from tlgeo.labels import load_task
+    from tlgeo.tasks import load_task
     from tlgeo.train import train
 
     task = load_task(SAMPLE_ROADS)

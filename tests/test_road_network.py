@@ -40,7 +40,7 @@ def test_bad_road_networks(tmp_path):
 
 def test_sample_task_has_a_network_with_undriven_roads():
     from tests.conftest import SAMPLE
-    from tlgeo.labels import load_task
+    from tlgeo.tasks import load_task
 
     data = load_task(SAMPLE / "roads")
     assert data.network is not None and len(data.network) >= 15

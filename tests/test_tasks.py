@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from tests.test_labels_classes import BANDS, CRS, H, W, _xy, make_scene
 from tlgeo.cli import build_parser, main
 from tlgeo.config import TaskSettings, TileConfig, TrainConfig
 from tlgeo.errors import ConfigError
+from tlgeo.flags import Flag
 from tlgeo.metrics import classification_metrics
 from tlgeo.tasks import Task, get_task, list_tasks, load_task, register_task
 from tlgeo.viz import QUALITATIVE, class_colors
@@ -84,10 +84,11 @@ class _CountTask:
         tiles["parity"] = tiles["col"] % 2
         return TaskData(self.name, settings, tiles, {"parity": ["even", "odd"]}, ordered={"parity": False})
 
-    def add_labels_parser(self, subparsers: argparse._SubParsersAction):
-        p = subparsers.add_parser(self.name)
-        p.set_defaults(func=lambda args: 0)
-        return p
+    labels_help = "parity of each tile's column"
+    labels_flags = (Flag("--even-only", "count even columns only", kind="switch"),)
+
+    def run_labels(self, args):
+        return 0 if args.even_only else 3
 
 
 def test_a_new_task_needs_one_class_and_one_registration(tmp_path, monkeypatch):
@@ -99,7 +100,7 @@ def test_a_new_task_needs_one_class_and_one_registration(tmp_path, monkeypatch):
     (tmp_path / "tlgeo.toml").write_text('task = "parity"\n[tiles]\nsize = 32\n', encoding="utf-8")
     data = load_task(tmp_path)
     assert data.task == "parity" and len(data.tiles) == (H // 32) * (W // 32)
-    assert main(["labels", "parity"]) == 0
+    assert main(["labels", "parity", "--even-only"]) == 0 and main(["labels", "parity"]) == 3
     with pytest.raises(ConfigError, match="target_kind"):
         register_task(replace_kind(_CountTask(), "sideways"))
 

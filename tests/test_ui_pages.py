@@ -38,8 +38,8 @@ def _need(folder: Path) -> None:
 def make_tiny_run(runs: Path, cache: Path) -> Path:
     """Train a tiny run on the sample roads (tiny_cnn, 32 px, 2 folds, linear head; seconds) and save it in ``runs``."""
     from tlgeo.config import TrainConfig
-    from tlgeo.labels import load_task
     from tlgeo.runs import save_run
+    from tlgeo.tasks import load_task
     from tlgeo.train import train
 
     with pytest.MonkeyPatch.context() as mp:

@@ -1,5 +1,5 @@
 """``python -m tlgeo`` runs the command-line interface."""
 
-from tlgeo.cli import main
+from tlgeo.cli.main import main
 
 raise SystemExit(main())

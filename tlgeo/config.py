@@ -488,6 +488,9 @@ OPTIMISE_METRICS = ("balanced_accuracy", "accuracy", "macro_f1", "r2")
 SPLITS = ("spatial", "random")
 CLASSIFIERS = ("logistic", "svm")
 FIRST_CONV_RULES = ("auto", "cyclic", "rgb_mean")
+MIXED_PRECISION = ("auto", "on", "off")
+#: Strategies ``tlgeo compare`` runs when none are named.
+COMPARE_STRATEGIES = ("scratch", "frozen_head", "fine_tune_all")
 
 
 @dataclass(frozen=True)
@@ -581,7 +584,7 @@ class TrainConfig:
             )
         if not 0 < self.val_fraction < 0.5:
             raise ConfigError(f"val_fraction must be in (0, 0.5), received val_fraction={self.val_fraction}")
-        if self.mixed_precision not in ("auto", "on", "off"):
+        if self.mixed_precision not in MIXED_PRECISION:
             raise ConfigError(f"mixed_precision must be auto, on or off, received {self.mixed_precision!r}")
         if isinstance(self.class_weights, bool):  # configs saved before weighting was a setting
             object.__setattr__(self, "class_weights", "balanced" if self.class_weights else "none")

@@ -17,7 +17,7 @@ import numpy as np
 from tlgeo.errors import DataFileError, GeoreferenceError
 
 if TYPE_CHECKING:
-    from tlgeo.labels import TaskData
+    from tlgeo.taskdata import TaskData
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 

@@ -17,7 +17,6 @@ Every output row carries the run id and the :class:`~tlgeo.active.ActiveSettings
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -139,7 +138,7 @@ def run_task(run: Run, data: str | Path | None = None):
         RunError: The run names no data folder (and none is given) or the folder is gone.
     """
     from tlgeo.config import load_settings
-    from tlgeo.labels import load_task
+    from tlgeo.tasks import load_task
 
     continuous = [t for t, c in run.targets.items() if not c]
     if continuous:
@@ -519,56 +518,3 @@ def plan_from_run(
 def plan_csv_bytes(result: PlanResult) -> bytes:
     """The ranked table as CSV (UTF-8)."""
     return result.table().to_csv(index=False).encode("utf-8")
-
-
-def run_plan_cli(args: argparse.Namespace) -> int:
-    """``tlgeo plan``: check everything, score the run's task, write GeoJSON (+ CSV, GPX), print the plan."""
-    from tlgeo._utils import atomic_path
-    from tlgeo.export import write_geojson
-    from tlgeo.outputs import check_outputs
-
-    roads_mode = args.budget_km is not None
-    if (args.budget is None) == (args.budget_km is None):
-        raise ConfigError(
-            "plan needs either --budget-km KM (roads to drive) or --budget N (sites to survey)",
-            hint="Give exactly one of them.",
-        )
-    if args.budget_km is not None:
-        check_budget(args.budget_km, km=True)
-    else:
-        check_budget(args.budget, km=False)
-    if not roads_mode and (args.gpx is not None or args.start is not None or args.roads is not None):
-        raise ConfigError("--gpx, --start and --roads plan a drive and need --budget-km", hint="Add --budget-km KM.")
-    start = parse_start(args.start)
-    check_outputs({"--out": args.out, "--csv": args.csv, "--gpx": args.gpx}, overwrite=args.overwrite)
-    settings = ActiveSettings(
-        uncertainty=args.uncertainty, weight=args.weight, min_distance_m=args.min_distance_m, seed=args.seed
-    )
-    result = plan_from_run(
-        args.run,
-        budget=int(args.budget) if args.budget is not None else None,
-        budget_km=args.budget_km,
-        roads=args.roads,
-        start=start,
-        settings=settings,
-        data=args.data,
-    )
-    for note in result.notes:
-        print(note)
-    table = result.table()
-    show = ["order", "rank", "stretch_id", "length_km", "score"] if roads_mode else ["rank", "tile_id", "score"]
-    print(table[[c for c in [*show, "label", "lon", "lat"] if c in table]].head(40).to_string(index=False))
-    written = [write_geojson(result.plan, args.out, overwrite=args.overwrite)]
-    if args.csv is not None:
-        with atomic_path(args.csv, overwrite=args.overwrite) as tmp:
-            tmp.write_bytes(plan_csv_bytes(result))
-        written.append(Path(args.csv))
-    if args.gpx is not None:
-        from tlgeo.plan_roads import route_gpx_bytes
-
-        with atomic_path(args.gpx, overwrite=args.overwrite) as tmp:
-            tmp.write_bytes(route_gpx_bytes(result.plan))
-        written.append(Path(args.gpx))
-    for p in written:
-        print(f"wrote {p}")
-    return 0

@@ -33,11 +33,9 @@ predicted is an error raised.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import itertools
 import os
-import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -655,7 +653,8 @@ def _nothing_predicted(predictor: Predictor, errors: list[TlgeoError], what: str
     )
 
 
-def _check_batch(batch_size: int, stride: int | None = None) -> None:
+def check_batch(batch_size: int, stride: int | None = None) -> None:
+    """Refuse a batch size or stride that is not a positive whole number (one line naming it)."""
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, received batch_size={batch_size!r}")
     if stride is not None and (not isinstance(stride, int) or stride < 1):
@@ -717,7 +716,7 @@ def predict_tiles(
         RunError: The run cannot be used.
         CompatibilityError / RasterError / DataFileError: No file at all could be predicted (the reasons are named).
     """
-    _check_batch(batch_size)
+    check_batch(batch_size)
     predictor = load_predictor(run)
     paths = [Path(p) for p in paths]
     if not paths:
@@ -860,7 +859,7 @@ def predict_scene(
         CompatibilityError: The scene's bands or data type do not fit the run.
         RasterError / GeoreferenceError / DataFileError: The file cannot be read or has no georeference.
     """
-    _check_batch(batch_size, stride)
+    check_batch(batch_size, stride)
     predictor = load_predictor(run)
     path = Path(path)
     info = raster_info(path)
@@ -1020,7 +1019,7 @@ def predict_inputs(
         RunError: The run cannot be used.
         CompatibilityError / RasterError / DataFileError: Nothing at all could be predicted (reasons named).
     """
-    _check_batch(batch_size, stride)
+    check_batch(batch_size, stride)
     predictor = load_predictor(run)
     plan = plan_inputs(predictor, inputs, stride)
     from tlgeo.limits import check_windows
@@ -1214,85 +1213,3 @@ def _cores(frame: gpd.GeoDataFrame) -> np.ndarray:
         pi, ci = shapely.STRtree(cells).query(centres[first], predicate="within")
         cell_of[first[pi]] = cells[ci]
     return shapely.intersection(np.asarray(geoms, dtype=object), cell_of)
-
-
-# --------------------------------------------------------------------------------------------- CLI
-def _cli_progress(stream=None) -> ProgressFn:
-    stream = stream if stream is not None else sys.stderr  # looked up now: the CLI may have swapped it
-    state = {"last": -1}
-
-    def report(done: int, total: int) -> None:
-        pct = int(100 * done / max(total, 1))
-        if stream.isatty():
-            print(f"\rpredicting: {done}/{total} ({pct}%)", end="" if done < total else "\n", file=stream, flush=True)
-        elif pct // 25 != state["last"] // 25 or done == total:
-            if pct != state["last"]:
-                print(f"predicting: {done}/{total} ({pct}%)", file=stream, flush=True)
-        state["last"] = pct
-
-    return report
-
-
-def run_predict_cli(args: argparse.Namespace, predict: Callable[..., PredictionResult] | None = None) -> int:
-    """``tlgeo predict``: predict tiles, folders and scenes; write GeoJSON (+ GeoTIFF, CSV); print a summary.
-
-    ``predict`` replaces :func:`predict_inputs` (same signature), e.g. the cluster one of ``--cluster``.
-    """
-    from tlgeo._utils import atomic_path
-    from tlgeo.export import predictions_csv_bytes, write_geojson, write_prediction_geotiff
-    from tlgeo.inputs import check_rasters_convertible
-    from tlgeo.limits import check_windows
-    from tlgeo.outputs import check_outputs
-
-    roads_file, roads_out = getattr(args, "roads", None), getattr(args, "roads_out", None)
-    if (roads_file is None) != (roads_out is None):
-        raise ConfigError("--roads and --roads-out go together", hint="Give the road lines and where to write them.")
-    check_outputs(
-        {"--out": args.out, "--geotiff": args.geotiff, "--csv": args.csv, "--roads-out": roads_out},
-        overwrite=args.overwrite,
-    )
-    _check_batch(args.batch_size, args.stride)
-    check_rasters_convertible(args.inputs)
-    roads = None
-    if roads_file is not None:
-        from tlgeo.labels.roads import read_road_network
-
-        roads = read_road_network(roads_file)  # fail on a bad road file before predicting
-    predictor = load_predictor(args.run)
-    plan = plan_inputs(predictor, args.inputs, args.stride)
-    check_windows(plan.total, "the inputs")
-    if args.geotiff is not None:
-        if len(plan.scenes) != 1:
-            raise ConfigError(
-                f"--geotiff needs exactly one scene among the inputs, received {len(plan.scenes)} scene(s)"
-                + (f" ({', '.join(p.name for p in plan.scenes[:4])})" if plan.scenes else ""),
-                hint=f"A scene is a raster larger than {SCENE_FACTOR} × the run's tile size "
-                f"({predictor.tile_size} px); predict one scene per command to get its GeoTIFF.",
-            )
-    result = (predict or predict_inputs)(
-        predictor, args.inputs, stride=args.stride, batch_size=args.batch_size, progress=_cli_progress()
-    )
-    preds = result.predictions
-    print(f"run {result.run_id} ({predictor.backbone}): {len(preds)} tile(s) predicted")
-    for target, counts in result.class_counts().items():
-        name = "" if len(result.targets) == 1 else f"{target}: "
-        print(f"  {name}" + ", ".join(f"{c} {n}" for c, n in counts.items()))
-    for target in (t for t, c in result.targets.items() if not c and len(preds)):
-        v = preds[label_column(result.targets, target, "value")]
-        print(f"  {target}: predicted from {v.min():.4g} to {v.max():.4g} (mean {v.mean():.4g})")
-    for w in result.warnings:
-        print(f"warning: {w}")
-    written = [write_geojson(preds, args.out, overwrite=args.overwrite)]
-    if args.geotiff is not None:
-        written.append(write_prediction_geotiff(result, plan.scenes[0], args.geotiff, overwrite=args.overwrite))
-    if args.csv is not None:
-        with atomic_path(args.csv, overwrite=args.overwrite) as tmp:
-            tmp.write_bytes(predictions_csv_bytes(preds))
-        written.append(Path(args.csv))
-    if roads is not None:
-        pieces = predictions_along_roads(result, roads)
-        print(f"  {len(pieces)} road piece(s), {pieces.to_crs(pieces.estimate_utm_crs()).length.sum() / 1000:.2f} km")
-        written.append(write_geojson(pieces, roads_out, overwrite=args.overwrite))
-    for p in written:
-        print(f"wrote {p}")
-    return 0

@@ -25,9 +25,9 @@ from tlgeo._utils import atomic_path, cache_dir, to_dict
 from tlgeo.config import BandConfig, TrainConfig
 from tlgeo.datasets import Targets, _tiles_key, fit_bands, load_images, make_dataset
 from tlgeo.errors import TrainingError
-from tlgeo.labels import TaskData
 from tlgeo.metrics import classification_metrics, combine_targets, regression_metrics, summarize_folds
 from tlgeo.splits import Folds, make_folds, train_val_indices
+from tlgeo.taskdata import TaskData
 from tlgeo.transfer import (
     FROZEN,
     Recommendation,
@@ -986,7 +986,7 @@ def train(
     """Cross-validate one strategy and (if ``config.refit``) refit the model to save on all labelled tiles.
 
     Args:
-        data: Labelled tiles from :func:`tlgeo.labels.load_task`.
+        data: Labelled tiles from :func:`tlgeo.tasks.load_task`.
         config: Training settings.
         callback: Progress hooks.
         experiment: Reuse tiles/images/folds prepared by :func:`prepare_experiment` (same folds across strategies).

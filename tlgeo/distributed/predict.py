@@ -31,7 +31,6 @@ from tlgeo.predict import (
     PredictionResult,
     Predictor,
     ProgressFn,
-    _check_batch,
     _concat,
     _footprints,
     _frame,
@@ -44,6 +43,7 @@ from tlgeo.predict import (
     _skip,
     _Source,
     _source_names,
+    check_batch,
     load_predictor,
     plan_inputs,
     scene_grid,
@@ -147,7 +147,7 @@ def predict_inputs_on_cluster(
 
     from tlgeo.limits import check_windows
 
-    _check_batch(batch_size, stride)
+    check_batch(batch_size, stride)
     predictor = load_predictor(run)
     run_path = str(Path(predictor.run.path).resolve())
     plan = plan_inputs(predictor, inputs, stride)
@@ -329,7 +329,7 @@ def _merge(predictor: Predictor, spool: Path, plan, scenes, names, warnings: lis
 def cluster_predictor(cluster: str, *, stream=None):
     """A drop-in for :func:`tlgeo.predict.predict_inputs` that opens the cluster ``cluster`` names for the call.
 
-    ``tlgeo predict --cluster …`` passes it to :func:`tlgeo.predict.run_predict_cli`, so the cluster starts only
+    ``tlgeo predict --cluster …`` passes it to :func:`tlgeo.cli.predict.run_predict`, so the cluster starts only
     after every input and output has been checked.
     """
     import sys

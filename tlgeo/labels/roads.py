@@ -71,8 +71,6 @@ classes or tile labels. Everything dropped, flagged or guessed is counted in the
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import itertools
 import re
 from collections.abc import Iterable, Sequence
@@ -84,9 +82,8 @@ import pandas as pd
 import shapely
 from scipy import signal
 
-from tlgeo.config import RoadLabelConfig, TaskSettings, load_settings
+from tlgeo.config import RoadLabelConfig, TaskSettings
 from tlgeo.errors import ConfigError, DataFileError, LabelError
-from tlgeo.labels import ROAD_TARGET, TaskData
 from tlgeo.labels._common import (
     boxes_intersect,
     check_lat_lon,
@@ -103,6 +100,8 @@ from tlgeo.labels._common import (
     read_table,
     swapped_bounds,
 )
+from tlgeo.schema import ROAD_TARGET
+from tlgeo.taskdata import TaskData
 
 #: Lower edge of the roughness band (Hz).
 BAND_LOW_HZ = 0.5
@@ -1387,7 +1386,8 @@ def tile_road_labels(
     return out, report
 
 
-def _no_overlap_error(segments: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame, imagery: Path) -> LabelError:
+def no_overlap_error(segments: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame, imagery: Path) -> LabelError:
+    """The error for segments that cross no tile (says so when swapping lat/lon would make them overlap)."""
     seg_b = tuple(segments.total_bounds)
     tile_b = tuple(tiles.to_crs(4326).total_bounds)
     swapped = boxes_intersect(swapped_bounds(seg_b), tile_b)
@@ -1492,7 +1492,7 @@ def load_roads_task(taskdir: str | Path, settings: TaskSettings) -> TaskData:
     segments, bins, report = road_segments(logs, cfg)
     labelled, rep = tile_road_labels(segments, tiles, cfg, bins["thresholds"])
     if (labelled[ROAD_TARGET] < 0).all():
-        raise _no_overlap_error(segments, tiles, taskdir / "imagery")
+        raise no_overlap_error(segments, tiles, taskdir / "imagery")
     network_file = find_road_network(taskdir)
     network = read_road_network(network_file) if network_file else None
     if network is not None:
@@ -1507,66 +1507,3 @@ def load_roads_task(taskdir: str | Path, settings: TaskSettings) -> TaskData:
         bins=bins,
         network=network,
     )
-
-
-def _config_from_args(args: argparse.Namespace) -> tuple[TaskSettings | None, RoadLabelConfig]:
-    settings = load_settings(args.data, task="roads") if getattr(args, "data", None) else None
-    cfg = settings.roads if settings else RoadLabelConfig()
-    changes: dict = {}
-    if getattr(args, "min_speed", None) is not None:
-        changes["min_speed_kmh"] = float(args.min_speed)
-    if getattr(args, "segment_length", None) is not None:
-        changes["segment_length_m"] = float(args.segment_length)
-    if getattr(args, "roughness", None):
-        changes["roughness"] = args.roughness
-    if getattr(args, "thresholds", None):
-        try:
-            changes["thresholds"] = tuple(float(v) for v in str(args.thresholds).split(","))
-            if not all(np.isfinite(changes["thresholds"])):
-                raise ValueError("not finite")
-        except ValueError as exc:
-            raise ConfigError(
-                f"--thresholds must be comma-separated numbers (finite), received {args.thresholds!r}",
-                hint="e.g. 2.5,5",
-            ) from exc
-    if changes:
-        cfg = dataclasses.replace(cfg, **changes)
-    if settings is not None:
-        settings = dataclasses.replace(settings, roads=cfg)
-    return settings, cfg
-
-
-def run_labels_roads(args: argparse.Namespace) -> int:
-    """``python -m tlgeo labels roads``: logs → labelled segments GeoJSON (+ labelled tile index with ``--data``)."""
-    from tlgeo.export import write_geojson
-    from tlgeo.inputs import check_imagery_folder
-    from tlgeo.outputs import check_outputs
-
-    settings, cfg = _config_from_args(args)
-    out = Path(args.out)
-    tiles_out = Path(args.tiles_out) if getattr(args, "tiles_out", None) else out.with_name(f"{out.stem}_tiles.geojson")
-    check_outputs({"--out": out, "--tiles-out": tiles_out if args.data else None}, overwrite=args.overwrite)
-    if args.data:
-        check_imagery_folder(Path(args.data) / "imagery")
-    logs: list[Path] = []
-    for item in map(Path, args.log):
-        logs += find_vibration_logs(item) if item.is_dir() else [item]
-    segments, bins, report = road_segments(logs, cfg)
-    tiles = None
-    if args.data:
-        from tlgeo.tiles import tile_index
-
-        assert settings is not None
-        index = tile_index(Path(args.data) / "imagery", size=settings.tiles.size, stride=settings.tiles.step)
-        tiles, rep = tile_road_labels(segments, index, cfg, bins["thresholds"])
-        report += rep
-        if (tiles[ROAD_TARGET] < 0).all():
-            raise _no_overlap_error(segments, index, Path(args.data) / "imagery")
-    for line in report:
-        print(line)
-    write_geojson(segments, out, overwrite=args.overwrite)
-    print(f"wrote {out} ({plural(len(segments), 'segment')})")
-    if tiles is not None:
-        write_geojson(tiles, tiles_out, overwrite=args.overwrite)
-        print(f"wrote {tiles_out} ({plural(int((tiles[ROAD_TARGET] >= 0).sum()), 'labelled tile')} of {len(tiles):,})")
-    return 0

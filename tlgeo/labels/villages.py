@@ -23,9 +23,6 @@ villages outside every tile are counted too.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -33,9 +30,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from tlgeo.config import TaskSettings, VillageLabelConfig, load_settings
+from tlgeo.config import TaskSettings, VillageLabelConfig
 from tlgeo.errors import ConfigError, DataFileError, GeoreferenceError, LabelError
-from tlgeo.labels import TaskData
 from tlgeo.labels._common import (
     boxes_intersect,
     check_file,
@@ -49,6 +45,7 @@ from tlgeo.labels._common import (
     read_table,
     swapped_bounds,
 )
+from tlgeo.taskdata import TaskData
 
 VILLAGE_FILES = ("villages.csv", "villages.csv.gz", "villages.geojson", "villages.gpkg", "villages.shp")
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp")
@@ -479,33 +476,3 @@ def load_villages_task(taskdir: str | Path, settings: TaskSettings) -> TaskData:
         vectors=villages,
         bins=bins,
     )
-
-
-def run_labels_villages(args: argparse.Namespace) -> int:
-    """``python -m tlgeo labels villages``: indicators + imagery → labelled tile index GeoJSON."""
-    from tlgeo.export import write_geojson
-    from tlgeo.inputs import check_imagery_folder
-    from tlgeo.outputs import check_outputs
-    from tlgeo.tiles import tile_index
-
-    out = Path(args.out)
-    check_outputs({"--out": out}, overwrite=args.overwrite)
-    settings = load_settings(args.data, task="villages")
-    check_imagery_folder(Path(args.data) / "imagery")
-
-    cfg = settings.villages
-    if getattr(args, "columns", None):
-        names = tuple(c.strip() for c in str(args.columns).split(",") if c.strip())
-        cfg = dataclasses.replace(cfg, indicators=names)
-    if getattr(args, "weight_column", None):
-        cfg = dataclasses.replace(cfg, weight_column=str(args.weight_column).strip())
-    tiles = tile_index(Path(args.data) / "imagery", size=settings.tiles.size, stride=settings.tiles.step)
-    labelled, _, bins, report = village_labels(args.indicators, tiles, cfg)
-    for line in report:
-        print(line)
-    write_geojson(labelled, out, overwrite=args.overwrite)
-    n_lab = int((labelled[list(cfg.indicators)] >= 0).any(axis=1).sum())
-    if bins:
-        print("cut points (save as [villages] bins in tlgeo.toml to reuse): " + json.dumps(bins))
-    print(f"wrote {out} ({plural(n_lab, 'labelled tile')} of {len(labelled):,})")
-    return 0

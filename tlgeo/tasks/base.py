@@ -3,9 +3,9 @@
 A *task* turns a task folder (``imagery/`` + the task's labels + ``tlgeo.toml``) into labelled samples
 (:class:`~tlgeo.labels.TaskData`) and owns everything else that depends on the kind of label: its settings section,
 where its label files are, whether its targets are ordered, categorical or continuous, and its ``tlgeo labels``
-subcommand. The rest of tlgeo (CLI, training, runs, metrics, maps) looks the task up by name with :func:`get_task`
-instead of branching on strings. Registering a task = one module implementing :class:`Task` plus one
-:func:`register_task` line in :mod:`tlgeo.tasks`.
+subcommand (as :class:`~tlgeo.flags.Flag` data plus a handler; :mod:`tlgeo.cli` builds the parser). The rest of tlgeo
+(CLI, training, runs, metrics, maps) looks the task up by name with :func:`get_task` instead of branching on strings.
+Registering a task = one module implementing :class:`Task` plus one :func:`register_task` line in :mod:`tlgeo.tasks`.
 
 This module imports only the bottom layer (config, errors): task modules import label code lazily, so
 ``tlgeo.labels`` can call back into the registry without an import cycle at import time.
@@ -13,15 +13,15 @@ This module imports only the bottom layer (config, errors): task modules import 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tlgeo.config import TaskSettings, load_settings
 from tlgeo.errors import ConfigError
+from tlgeo.flags import Flag
 
 if TYPE_CHECKING:
-    from tlgeo.labels import TaskData
+    from tlgeo.taskdata import TaskData
 
 #: What a task's targets are: ordered classes (metrics add ``within_one``, maps use ramps), unordered classes
 #: (categorical colours, no ``within_one``), or numbers (regression; reserved for the ``values`` task).
@@ -57,9 +57,37 @@ class Task(Protocol):
         """Read imagery + labels into labelled samples."""
         ...
 
-    def add_labels_parser(self, subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-        """Add ``tlgeo labels <name>`` (its handler set with ``set_defaults(func=…)``) and return the parser."""
+    labels_help: str
+    labels_flags: tuple[Flag, ...]
+
+    def run_labels(self, args: Any) -> int:
+        """``tlgeo labels <name>``: ``args`` holds one attribute per flag of :attr:`labels_flags` (``Flag.dest``)."""
         ...
+
+
+class OrderedGridTask:
+    """Shared part of the tasks that label grid tiles with ordered classes (``roads``, ``villages``).
+
+    A subclass sets the :class:`Task` attributes and implements ``_load(taskdir, settings)``; the settings
+    dataclass is the attribute of :class:`~tlgeo.config.TaskSettings` named like its ``section``.
+    """
+
+    name: str
+    section: str
+    target_kind = "ordered"
+
+    def label_settings(self, settings: TaskSettings) -> Any:
+        """The task's settings section (``settings.roads``, ``settings.villages``)."""
+        return getattr(settings, self.section)
+
+    def load(self, taskdir: Path, settings: TaskSettings) -> TaskData:
+        """Grid tiles labelled by the task; every target ordered."""
+        data = self._load(Path(taskdir), settings)
+        data.ordered = dict.fromkeys(data.targets, True)
+        return data
+
+    def _load(self, taskdir: Path, settings: TaskSettings) -> TaskData:
+        raise NotImplementedError
 
 
 _REGISTRY: dict[str, Task] = {}

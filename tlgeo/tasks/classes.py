@@ -32,24 +32,23 @@ size.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tlgeo._utils import check_file, from_dict
-from tlgeo.argtypes import positive_float, positive_int
 from tlgeo.config import TaskSettings, load_settings
 from tlgeo.errors import ConfigError, DataFileError, GeoreferenceError, LabelError
+from tlgeo.flags import Flag
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
-    from tlgeo.labels import TaskData
+    from tlgeo.taskdata import TaskData
 
 LABEL_FILES = ("labels.gpkg", "labels.geojson", "labels.json", "labels.fgb", "labels.shp", "labels.csv")
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".fgb", ".shp")
@@ -594,7 +593,7 @@ class ClassesTask:
 
     def load(self, taskdir: Path, settings: TaskSettings) -> TaskData:
         """Chips centred on every label; ``tiles.size`` in the returned settings is the chip edge in pixels."""
-        from tlgeo.labels import TaskData
+        from tlgeo.taskdata import TaskData
 
         cfg = class_config(settings)
         chips, classes, report, vectors, size, (target,) = class_chips(taskdir, settings)
@@ -610,33 +609,51 @@ class ClassesTask:
             ordered={target: bool(cfg.ordered)},
         )
 
-    def add_labels_parser(self, subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-        """``tlgeo labels classes``."""
-        d = ClassLabelConfig()
-        p = subparsers.add_parser("classes", help="any labels file with a class column → chips centred on each label")
-        p.add_argument("--labels", type=Path, required=True, help="GPKG, GeoJSON, Shapefile, FlatGeobuf or CSV")
-        p.add_argument("--column", required=True, help="class column (text or integer)")
-        p.add_argument("--data", type=Path, required=True, help="task folder with imagery/ (and tlgeo.toml)")
-        p.add_argument("--out", type=Path, required=True, help="chip index GeoJSON to write")
-        p.add_argument("--crs", default=None, help="CRS of x/y columns of a CSV, e.g. EPSG:32633")
-        p.add_argument(
-            "--chip-size", type=positive_int(100_000), default=None, help="chip edge in pixels (default: [tiles] size)"
-        )
-        p.add_argument(
-            "--chip-m", type=positive_float(1e7), default=None, help="chip edge in metres (instead of --chip-size)"
-        )
-        p.add_argument(
-            "--min-class-samples", type=positive_int(10**9), default=None, help=f"default {d.min_class_samples}"
-        )
-        p.add_argument("--rare", choices=RARE_CHOICES, default=None, help=f"rare classes (default {d.rare})")
-        p.add_argument("--polygon-chips", choices=POLYGON_CHIPS, default=None, help=f"default {d.polygon_chips}")
-        p.add_argument("--overwrite", action="store_true")
-        p.set_defaults(func=run_labels_classes)
-        return p
+    def run_labels(self, args: Any) -> int:
+        """``tlgeo labels classes``: labels file + imagery → chip index GeoJSON (checked before writing)."""
+
+        def chips(taskdir: Path, settings: TaskSettings, labels_file: Path) -> tuple:
+            chips, classes, report, _, size, (target,) = class_chips(taskdir, settings, labels_file=labels_file)
+            return chips, report, size, f"{len(classes)} classes in {target!r}"
+
+        return run_chip_labels(args, self.name, chips)
 
 
-def run_labels_classes(args: argparse.Namespace) -> int:
-    """``python -m tlgeo labels classes``: labels file + imagery → chip index GeoJSON (checked before writing)."""
+def chip_flags(column_help: str, *extra: Flag) -> tuple[Flag, ...]:
+    """The ``tlgeo labels`` flags of a task whose samples are chips centred on labels (``classes``, ``values``)."""
+    return (
+        Flag("--labels", "GPKG, GeoJSON, Shapefile, FlatGeobuf or CSV", kind="path", required=True),
+        Flag("--column", column_help, required=True),
+        Flag("--data", "task folder with imagery/ (and tlgeo.toml)", kind="path", required=True),
+        Flag("--out", "chip index GeoJSON to write", kind="path", required=True),
+        Flag("--crs", "CRS of x/y columns of a CSV, e.g. EPSG:32633"),
+        Flag("--chip-size", "chip edge in pixels (default: [tiles] size)", kind="int", minimum=1, maximum=100_000),
+        Flag(
+            "--chip-m",
+            "chip edge in metres (instead of --chip-size)",
+            kind="float",
+            minimum=0,
+            maximum=1e7,
+            exclusive_min=True,
+        ),
+        *extra,
+        Flag("--overwrite", kind="switch"),
+    )
+
+
+_D = ClassLabelConfig()
+ClassesTask.labels_help = "any labels file with a class column → chips centred on each label"
+ClassesTask.labels_flags = chip_flags(
+    "class column (text or integer)",
+    Flag("--min-class-samples", f"default {_D.min_class_samples}", kind="int", minimum=1, maximum=10**9),
+    Flag("--rare", f"rare classes (default {_D.rare})", choices=RARE_CHOICES),
+    Flag("--polygon-chips", f"default {_D.polygon_chips}", choices=POLYGON_CHIPS),
+)
+
+
+def run_chip_labels(args: Any, task: str, chips_of: Any) -> int:
+    """``tlgeo labels <task>`` of a chip task: the ``[labels]`` settings of ``--data`` with the flags given applied,
+    chips via ``chips_of(taskdir, settings, labels_file) → (chips, report, size, summary)``, one GeoJSON written."""
     from tlgeo.export import write_geojson
     from tlgeo.inputs import check_imagery_folder
     from tlgeo.labels._common import plural
@@ -644,7 +661,7 @@ def run_labels_classes(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     check_outputs({"--out": out}, overwrite=args.overwrite)
-    settings = load_settings(args.data, task="classes")
+    settings = load_settings(args.data, task=task)
     check_imagery_folder(Path(args.data) / "imagery")
     table = dict(settings.labels or {})
     table.update({"file": str(Path(args.labels).resolve()), "column": args.column})
@@ -656,9 +673,9 @@ def run_labels_classes(args: argparse.Namespace) -> int:
     if args.chip_size is not None:
         tiles = dataclasses.replace(tiles, size=args.chip_size)
     settings = dataclasses.replace(settings, labels=table, tiles=tiles)
-    chips, classes, report, _, size, (target,) = class_chips(args.data, settings, labels_file=args.labels)
+    chips, report, size, summary = chips_of(args.data, settings, args.labels)
     for line in report:
         print(line)
     write_geojson(chips, out, overwrite=args.overwrite)
-    print(f"wrote {out} ({plural(len(chips), 'chip')} of {size} px, {len(classes)} classes in {target!r})")
+    print(f"wrote {out} ({plural(len(chips), 'chip')} of {size} px, {summary})")
     return 0

@@ -21,24 +21,23 @@ infinite values, fewer than 2 usable labels or a constant column. Empty values a
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tlgeo._utils import from_dict
-from tlgeo.argtypes import positive_float, positive_int
 from tlgeo.config import TaskSettings, load_settings
 from tlgeo.errors import ConfigError, LabelError
-from tlgeo.tasks.classes import POLYGON_CHIPS, find_label_file, label_chips
+from tlgeo.flags import Flag
+from tlgeo.tasks.classes import POLYGON_CHIPS, chip_flags, find_label_file, label_chips, run_chip_labels
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
-    from tlgeo.labels import TaskData
+    from tlgeo.taskdata import TaskData
 
 
 @dataclass(frozen=True)
@@ -170,7 +169,7 @@ class ValuesTask:
 
     def load(self, taskdir: Path, settings: TaskSettings) -> TaskData:
         """Chips centred on every label with a float target (an empty class list marks it continuous)."""
-        from tlgeo.labels import TaskData
+        from tlgeo.taskdata import TaskData
 
         chips, target, report, vectors, size = value_chips(taskdir, settings)
         if size != settings.tiles.size:
@@ -185,51 +184,17 @@ class ValuesTask:
             ordered={target: True},
         )
 
-    def add_labels_parser(self, subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-        """``tlgeo labels values``."""
-        d = ValueLabelConfig()
-        p = subparsers.add_parser("values", help="any labels file with a numeric column → chips for regression")
-        p.add_argument("--labels", type=Path, required=True, help="GPKG, GeoJSON, Shapefile, FlatGeobuf or CSV")
-        p.add_argument("--column", required=True, help="numeric column")
-        p.add_argument("--data", type=Path, required=True, help="task folder with imagery/ (and tlgeo.toml)")
-        p.add_argument("--out", type=Path, required=True, help="chip index GeoJSON to write")
-        p.add_argument("--crs", default=None, help="CRS of x/y columns of a CSV, e.g. EPSG:32633")
-        p.add_argument(
-            "--chip-size", type=positive_int(100_000), default=None, help="chip edge in pixels (default: [tiles] size)"
-        )
-        p.add_argument(
-            "--chip-m", type=positive_float(1e7), default=None, help="chip edge in metres (instead of --chip-size)"
-        )
-        p.add_argument("--polygon-chips", choices=POLYGON_CHIPS, default=None, help=f"default {d.polygon_chips}")
-        p.add_argument("--overwrite", action="store_true")
-        p.set_defaults(func=run_labels_values)
-        return p
+    labels_help = "any labels file with a numeric column → chips for regression"
+    labels_flags = chip_flags(
+        "numeric column",
+        Flag("--polygon-chips", f"default {ValueLabelConfig().polygon_chips}", choices=POLYGON_CHIPS),
+    )
 
+    def run_labels(self, args: Any) -> int:
+        """``tlgeo labels values``: labels file + imagery → chip index GeoJSON (checked before writing)."""
 
-def run_labels_values(args: argparse.Namespace) -> int:
-    """``python -m tlgeo labels values``: labels file + imagery → chip index GeoJSON (checked before writing)."""
-    from tlgeo.export import write_geojson
-    from tlgeo.inputs import check_imagery_folder
-    from tlgeo.labels._common import plural
-    from tlgeo.outputs import check_outputs
+        def chips(taskdir: Path, settings: TaskSettings, labels_file: Path) -> tuple:
+            chips, target, report, _, size = value_chips(taskdir, settings, labels_file=labels_file)
+            return chips, report, size, f"values in {target!r}"
 
-    out = Path(args.out)
-    check_outputs({"--out": out}, overwrite=args.overwrite)
-    settings = load_settings(args.data, task="values")
-    check_imagery_folder(Path(args.data) / "imagery")
-    table = dict(settings.labels or {})
-    table.update({"file": str(Path(args.labels).resolve()), "column": args.column})
-    for key in ("crs", "chip_m", "polygon_chips"):
-        value = getattr(args, key, None)
-        if value is not None:
-            table[key] = value
-    tiles = settings.tiles
-    if args.chip_size is not None:
-        tiles = dataclasses.replace(tiles, size=args.chip_size)
-    settings = dataclasses.replace(settings, labels=table, tiles=tiles)
-    chips, target, report, _, size = value_chips(args.data, settings, labels_file=args.labels)
-    for line in report:
-        print(line)
-    write_geojson(chips, out, overwrite=args.overwrite)
-    print(f"wrote {out} ({plural(len(chips), 'chip')} of {size} px, values in {target!r})")
-    return 0
+        return run_chip_labels(args, self.name, chips)

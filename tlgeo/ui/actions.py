@@ -17,9 +17,9 @@ from tlgeo.ui.progress import StreamlitTrainCallback, format_seconds
 
 if TYPE_CHECKING:
     from tlgeo.config import TrainConfig
-    from tlgeo.labels import TaskData
     from tlgeo.predict import PredictionResult, Predictor
     from tlgeo.runs import Run
+    from tlgeo.taskdata import TaskData
     from tlgeo.train import TrainResult
 
 

@@ -19,8 +19,8 @@ from tlgeo.ui.uploads import folder_stamp
 if TYPE_CHECKING:
     import geopandas as gpd
 
-    from tlgeo.labels import TaskData
     from tlgeo.runs import Run
+    from tlgeo.taskdata import TaskData
 
 
 # --------------------------------------------------------------------------------------------- devices, backbones
@@ -100,13 +100,13 @@ def backbone_details(include_test: bool) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------- task data
 @st.cache_data(show_spinner="Reading imagery and labels…", max_entries=6)
 def _task_data(taskdir: str, task: str, stamp: str) -> TaskData:
-    from tlgeo.labels import load_task
+    from tlgeo.tasks import load_task
 
     return load_task(taskdir, task=task)
 
 
 def task_data(taskdir: str | Path, task: str) -> TaskData:
-    """``tlgeo.labels.load_task`` cached on the folder's contents."""
+    """``tlgeo.tasks.load_task`` cached on the folder's contents."""
     return _task_data(str(taskdir), task, folder_stamp(Path(taskdir)))
 
 

@@ -23,7 +23,7 @@ from tlgeo.ui.errors import ui_errors
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from tlgeo.labels import TaskData
+    from tlgeo.taskdata import TaskData
     from tlgeo.ui.widgets import Context
 
 #: Coordinate columns of a CSV: never offered as the class or value column.

@@ -12,9 +12,9 @@ from tlgeo.active import ActiveSettings
 from tlgeo.ui import cache, imagery_ui
 
 if TYPE_CHECKING:
-    from tlgeo.labels import TaskData
     from tlgeo.plan import PlanResult
     from tlgeo.runs import Run
+    from tlgeo.taskdata import TaskData
 
 
 BUDGET_KM = "tlgeo_plan_budget_km"

@@ -22,8 +22,8 @@ from tlgeo.ui import cache, state, uploads
 from tlgeo.ui.errors import ui_errors
 
 if TYPE_CHECKING:
-    from tlgeo.labels import TaskData
     from tlgeo.runs import Run
+    from tlgeo.taskdata import TaskData
     from tlgeo.transfer import Recommendation
 
 #: Every registered task, titled by the registry (roads, villages, classes, and any task registered later).

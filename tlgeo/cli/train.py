@@ -1,4 +1,8 @@
-"""``tlgeo train`` and ``tlgeo compare``: argument parsing and printing around :mod:`tlgeo.train`."""
+"""``tlgeo train``, ``tlgeo compare`` and ``tlgeo runs``: argument parsing and printing around :mod:`tlgeo.train`.
+
+Every flag default comes from :class:`~tlgeo.config.TrainConfig`; choices come from the registries and the
+settings module (tasks, strategies, splits, classifiers, class weights, metrics, first-conv rules).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,31 @@ import argparse
 import json
 from pathlib import Path
 
-from tlgeo.argtypes import nonnegative_float, nonnegative_int, number, positive_float, positive_int
-from tlgeo.config import STRATEGIES, TrainConfig
+from tlgeo.cli.argtypes import nonnegative_float, nonnegative_int, number, positive_float, positive_int
+from tlgeo.config import (
+    CLASS_WEIGHTS,
+    CLASSIFIERS,
+    COMPARE_STRATEGIES,
+    FIRST_CONV_RULES,
+    MIXED_PRECISION,
+    OPTIMISE_METRICS,
+    SPLITS,
+    STRATEGIES,
+    TrainConfig,
+)
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    """Add ``train``, ``compare`` and ``runs``."""
+    p = sub.add_parser("train", help="train one run (prints the run folder on its last line)")
+    add_train_arguments(p, compare=False)
+    p.set_defaults(func=run_train)
+    c = sub.add_parser("compare", help="several strategies on the same folds, one table")
+    add_train_arguments(c, compare=True)
+    c.set_defaults(func=run_compare)
+    r = sub.add_parser("runs", help="list saved runs")
+    r.add_argument("--runs", type=Path, default=Path("runs"), help="folder of run folders (default runs/)")
+    r.set_defaults(func=run_runs)
 
 
 def add_train_arguments(p: argparse.ArgumentParser, *, compare: bool) -> None:
@@ -24,7 +51,7 @@ def add_train_arguments(p: argparse.ArgumentParser, *, compare: bool) -> None:
     if compare:
         p.add_argument(
             "--strategies",
-            default="scratch,frozen_head,fine_tune_all",
+            default=",".join(COMPARE_STRATEGIES),
             help=f"comma-separated, from: {', '.join(s for s in STRATEGIES if s != 'as_is')}",
         )
         p.add_argument("--json", type=Path, default=None, help="write the comparison (table + per-fold metrics) here")
@@ -62,20 +89,22 @@ def add_train_arguments(p: argparse.ArgumentParser, *, compare: bool) -> None:
         help="× lr for pretrained layers",
     )
     p.add_argument("--top-k", type=positive_int(100), default=d.top_k_stages, help="stages unfrozen by fine_tune_top")
-    p.add_argument("--truncate-stage", default=None, help="last stage kept by truncated (default: mid-network)")
-    p.add_argument("--classifier", choices=["logistic", "svm"], default=d.classifier, help="for features_linear")
+    p.add_argument(
+        "--truncate-stage", default=d.truncate_stage, help="last stage kept by truncated (default: mid-network)"
+    )
+    p.add_argument("--classifier", choices=list(CLASSIFIERS), default=d.classifier, help="for features_linear")
     p.add_argument("--folds", type=number(minimum=2, maximum=100, integer=True), default=d.folds)
-    p.add_argument("--split", choices=["spatial", "random"], default=d.split)
+    p.add_argument("--split", choices=list(SPLITS), default=d.split)
     p.add_argument(
         "--block-size",
         type=positive_float(1_000_000),
-        default=None,
+        default=d.block_size_m,
         help="spatial block edge in metres (default: auto)",
     )
     p.add_argument(
         "--buffer",
         type=nonnegative_float(100_000),
-        default=0.0,
+        default=d.buffer_m,
         help="metres between test blocks and training tiles (0 to 100 km)",
     )
     p.add_argument(
@@ -86,22 +115,22 @@ def add_train_arguments(p: argparse.ArgumentParser, *, compare: bool) -> None:
     )
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--seed", type=nonnegative_int(2**32 - 1), default=d.seed)
-    p.add_argument("--mixed-precision", choices=["auto", "on", "off"], default=d.mixed_precision)
+    p.add_argument("--mixed-precision", choices=list(MIXED_PRECISION), default=d.mixed_precision)
     p.add_argument(
         "--first-conv",
-        choices=["auto", "cyclic", "rgb_mean"],
+        choices=list(FIRST_CONV_RULES),
         default=d.first_conv,
         help="how the first convolution takes imagery with other than 3 bands (default auto = cyclic)",
     )
     p.add_argument(
         "--class-weights",
-        choices=["none", "balanced", "sqrt"],
+        choices=list(CLASS_WEIGHTS),
         default=d.class_weights,
         help=f"class weighting of the loss (default {d.class_weights}; auto chooses it by --metric)",
     )
     p.add_argument(
         "--metric",
-        choices=["balanced_accuracy", "accuracy", "macro_f1", "r2"],
+        choices=list(OPTIMISE_METRICS),
         default=d.metric,
         help=f"the metric --strategy auto optimises (default {d.metric})",
     )
@@ -120,7 +149,7 @@ def config_from_args(args: argparse.Namespace, *, strategy: str | None = None) -
     return TrainConfig(
         backbone=args.backbone,
         weights=weights,
-        strategy=strategy or getattr(args, "strategy", "frozen_head"),
+        strategy=strategy or args.strategy,
         img_size=args.img_size,
         epochs=args.epochs,
         head_epochs=args.head_epochs,
@@ -139,10 +168,10 @@ def config_from_args(args: argparse.Namespace, *, strategy: str | None = None) -
         refit=not getattr(args, "no_refit", False),
         seed=args.seed,
         mixed_precision=args.mixed_precision,
-        first_conv=getattr(args, "first_conv", "auto"),
-        class_weights=getattr(args, "class_weights", "balanced"),
-        metric=getattr(args, "metric", "balanced_accuracy"),
-        budget_s=getattr(args, "budget_s", 300.0),
+        first_conv=args.first_conv,
+        class_weights=args.class_weights,
+        metric=args.metric,
+        budget_s=args.budget_s,
     )
 
 
@@ -229,12 +258,12 @@ def run_compare(args: argparse.Namespace) -> int:
                 "seconds": f"{r.timings.get('total_s', 0):.0f}",
             }
         )
-    from tlgeo.cli import _print_table
+    from tlgeo.tables import print_table
 
     print(
         f"\n{data.task}: {config.backbone}, {config.img_size} px, {config.folds} {config.split} folds, {len(data.labelled())} labelled tiles"
     )
-    _print_table(rows)
+    print_table(rows)
     if args.json:
         payload = {
             "task": data.task,
@@ -247,4 +276,22 @@ def run_compare(args: argparse.Namespace) -> int:
         }
         atomic_write_json(args.json, json.loads(json.dumps(payload, default=str)), overwrite=args.overwrite)
         print(f"wrote {args.json}")
+    return 0
+
+
+def run_runs(args: argparse.Namespace) -> int:
+    """``tlgeo runs``: a table of the saved runs (broken ones with their reason)."""
+    from tlgeo.outputs import check_output_folder
+    from tlgeo.runs import clean_stale_temp, scan_runs
+    from tlgeo.tables import print_table
+
+    check_output_folder(args.runs, flag="--runs")
+    for line in clean_stale_temp(args.runs):
+        print(line)
+    runs, broken = scan_runs(args.runs)
+    print_table([r.summary_row() for r in runs] + [b.summary_row() for b in broken])
+    if broken:
+        print(
+            f"{len(broken)} broken run folder(s): the reason is in the 'created' column; train them again or move them away."
+        )
     return 0

@@ -9,6 +9,9 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
+
+from tlgeo.flags import Flag
 
 
 def _number(text: str, *, integer: bool) -> float | int:
@@ -71,3 +74,24 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"error: {self.prog}: {message}. See `{self.prog} --help`.\n")
+
+
+def add_flag(parser: argparse.ArgumentParser, flag: Flag) -> argparse.Action:
+    """Add a :class:`~tlgeo.flags.Flag` (data from a task or a settings module) as an argparse option."""
+    if flag.kind == "switch":
+        return parser.add_argument(flag.name, action="store_true", help=flag.help or None)
+    kwargs: dict = {"default": flag.default, "required": flag.required, "help": flag.help or None}
+    if flag.kind == "path":
+        kwargs["type"] = Path
+    elif flag.kind in ("int", "float"):
+        kwargs["type"] = number(
+            minimum=flag.minimum,
+            maximum=flag.maximum,
+            integer=flag.kind == "int",
+            exclusive_min=flag.exclusive_min,
+        )
+    if flag.choices is not None:
+        kwargs["choices"] = list(flag.choices)
+    if flag.many:
+        kwargs["nargs"] = "+"
+    return parser.add_argument(flag.name, **kwargs)
