@@ -24,7 +24,8 @@ from rasterio.windows import Window
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from tlgeo.tiles import _window_valid_fraction, raster_info, scene_windows, tile_index
+from tlgeo.tiles import raster_info, scene_windows, tile_index
+from tlgeo.tiles.index import _window_valid_fraction
 
 
 def write_scene(path: Path, size: int, seed: int = 0) -> float:

@@ -332,7 +332,7 @@ def test_prediction_reads_a_16_bit_4_band_scene_exactly_as_training(
     tmp_path, rng, monkeypatch, bands, size, stride, img
 ):
     """Strip reads (no resampling) and per-window reads (resampled) equal the training images bit for bit."""
-    import tlgeo.predict as predict_module
+    import tlgeo.predict.streaming as predict_module
 
     data = rng.integers(1, 4096, size=(4, 100, 130)).astype("uint16")
     data[:, 10:30, 40:75] = 0

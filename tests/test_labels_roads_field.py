@@ -140,7 +140,7 @@ def test_dead_columns_on_every_definition_name_the_usable_count(three_phone_log,
 
 def _shared_road_segments(rng):
     """Phone A (gain 1.0) drives the smooth roads, B (gain 1.5) the rough ones; both drive road 5; C drives alone."""
-    from tlgeo.labels.roads import _segment_frame
+    from tlgeo.labels.roads.segments import _segment_frame
 
     parts = []
     for phone, gain, roads in (("A", 1.0, [0, 5, 6]), ("B", 1.5, [3, 5, 4]), ("C", 0.8, [7])):

@@ -155,7 +155,7 @@ def test_predictions_equal_training_inputs(roads):
 def test_window_reads_equal_training_reads(tmp_path, rng, monkeypatch, size, stride, img, dtype):
     """Strip reads (no resampling; 8-bit fast path or scaled) and per-window reads (resampling) give exactly the
     training-time uint8 images."""
-    import tlgeo.predict as predict_module
+    import tlgeo.predict.streaming as predict_module
     from tlgeo.config import BandConfig
     from tlgeo.datasets import load_images
     from tlgeo.tiles import tile_index

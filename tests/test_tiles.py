@@ -180,7 +180,7 @@ def test_skip_empty_windows(tmp_path, rng):
 
 def _old_skip_empty(path, size, stride):
     """The per-window rule tile_index used before the mask was read once per file (reference for parity)."""
-    from tlgeo.tiles import _window_valid_fraction
+    from tlgeo.tiles.index import _window_valid_fraction
 
     info = raster_info(path)
     wins = [(co, ro, w, h) for _, _, co, ro, w, h in scene_windows(info, size, stride)] if size else []

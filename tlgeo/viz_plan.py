@@ -11,7 +11,7 @@ import geopandas as gpd
 import numpy as np
 import plotly.graph_objects as go
 
-from tlgeo.viz import _lines_trace, _map_layout, _outline_trace, bounds_of, to_lonlat
+from tlgeo.viz.base import _lines_trace, _map_layout, _outline_trace, bounds_of, to_lonlat
 
 #: Picks are coloured from most useful (dark red) to least (yellow) by rank.
 RANK_RAMP = ("#7f0000", "#b30000", "#d7301f", "#ef6548", "#fc8d59", "#fdbb84", "#fdd49e")

@@ -4,7 +4,7 @@ The driver plans the inputs exactly as :func:`tlgeo.predict.predict_inputs` does
 cuts every scene into batches of :data:`WINDOWS_PER_TASK` windows (a multiple of ``batch_size``, so the model sees the
 same batches as in one process) and tiles into batches of files. A worker task reads its windows straight from the
 raster (the path must be the same on every worker: a shared file system; GDAL ``/vsi…`` paths are untested) with the same
-reader and model code (:func:`tlgeo.predict._read_windows`, :func:`tlgeo.predict._predict_stream`); the run's model
+reader and model code (:func:`tlgeo.predict.streaming._read_windows`, :func:`tlgeo.predict.streaming._predict_stream`); the run's model
 is loaded once per worker process (:func:`_worker_predictor`). Each finished batch is written to a spool folder and
 dropped from memory; at most :data:`IN_FLIGHT_PER_WORKER` batches per worker are submitted at once, so the driver
 holds the probabilities only (a few floats per window) when it merges at the end.
@@ -27,27 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from tlgeo.errors import DataFileError, RasterError, TlgeoError
-from tlgeo.predict import (
-    PredictionResult,
-    Predictor,
-    ProgressFn,
-    _concat,
-    _footprints,
-    _frame,
-    _nothing_predicted,
-    _ordered,
-    _predict_stream,
-    _predict_tile_files,
-    _read_windows,
-    _Readers,
-    _skip,
-    _Source,
-    _source_names,
-    check_batch,
-    load_predictor,
-    plan_inputs,
-    scene_grid,
-)
+from tlgeo.predict.inputs import _predict_tile_files, plan_inputs, scene_grid
+from tlgeo.predict.predictor import PredictionResult, Predictor, ProgressFn, load_predictor
+from tlgeo.predict.results import _concat, _footprints, _frame, _nothing_predicted, _skip, _source_names, check_batch
+from tlgeo.predict.streaming import _ordered, _predict_stream, _read_windows, _Readers, _Source
 from tlgeo.runs import Run
 from tlgeo.tiles import raster_info
 
