@@ -112,6 +112,21 @@ def test_layers_go_under_the_traces_of_a_map(tmp_path, rng):
     assert layers[0].source.startswith("data:image/jpeg;base64,") and len(fig.data) == 1
 
 
+def test_small_prediction_rasters_are_enlarged_cell_for_cell():
+    """One cell per tile: enlarged by repetition so the map's linear resampling cannot smear cells together."""
+    import base64
+
+    rgba = np.zeros((32, 20, 4), np.uint8)
+    rgba[:16, :, 0] = 255
+    rgba[..., 3] = 255
+    rgba[0, 0, 3] = 0  # an uncovered cell stays transparent
+    layer = overview.array_layer(rgba, [[0, 1], [1, 1], [1, 0], [0, 0]])
+    img = np.asarray(Image.open(io.BytesIO(base64.b64decode(layer["source"].split(",", 1)[1]))))
+    assert img.shape == (512, 320, 4)  # factor 16 on both axes: the aspect ratio is kept
+    assert np.array_equal(img[::16, ::16], rgba)  # each cell is a block of its own value
+    assert set(np.unique(img[..., 0])) == {0, 255}  # no blended values
+
+
 def _prediction_tif(path):
     import rasterio
 
@@ -149,7 +164,10 @@ def test_prediction_geotiff_as_a_raster_layer(tmp_path, mode):
     assert prediction_classes(tif) == ["good", "fair", "poor"]
     layer = prediction_layer(tif.read_bytes(), mode=mode, class_name="poor", opacity=0.5)
     assert layer["opacity"] == 0.5 and len(layer["coordinates"]) == 4
-    img = np.asarray(Image.open(io.BytesIO(base64.b64decode(layer["source"].split(",", 1)[1]))))
+    big = np.asarray(Image.open(io.BytesIO(base64.b64decode(layer["source"].split(",", 1)[1]))))
+    assert big.shape == (4 * 86, 6 * 86, 4)  # one block per cell (enlarged for the map)
+    img = big[::86, ::86]
+    assert np.array_equal(big, np.repeat(np.repeat(img, 86, axis=0), 86, axis=1))
     assert img.shape == (4, 6, 4) and img[0, 0, 3] == 0 and (img[1:, :, 3] == 255).all()
     if mode == "class":
         assert tuple(img[2, 0, :3]) == (0x1A, 0x98, 0x50) and tuple(img[2, 5, :3]) == (0xD7, 0x30, 0x27)

@@ -217,10 +217,20 @@ def image_layer(source: str, corners: Sequence[Sequence[float]], *, opacity: flo
     }
 
 
-def array_layer(rgba: np.ndarray, corners: Sequence[Sequence[float]], *, opacity: float = 1.0) -> dict:
-    """A map layer from an (H, W, 4) uint8 RGBA array (e.g. a prediction raster) by its four lon/lat corners."""
+def array_layer(
+    rgba: np.ndarray, corners: Sequence[Sequence[float]], *, opacity: float = 1.0, min_px: int = 512
+) -> dict:
+    """A map layer from an (H, W, 4) uint8 RGBA array (e.g. a prediction raster) by its four lon/lat corners.
+
+    A small array (one cell per predicted tile) is first enlarged by an integer factor with nearest-neighbour
+    repetition so that its long edge reaches ``min_px``: the map's image source resamples linearly, which would
+    otherwise smear each cell into its neighbours and show smooth blobs where the prediction has sharp tile edges.
+    """
     from PIL import Image
 
+    factor = max(1, -(-int(min_px) // max(1, max(rgba.shape[:2]))))
+    if factor > 1:
+        rgba = np.repeat(np.repeat(rgba, factor, axis=0), factor, axis=1)
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgba, dtype=np.uint8), "RGBA").save(buf, format="PNG")
     uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

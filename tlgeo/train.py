@@ -1093,6 +1093,8 @@ def _calibration(exp: Experiment, outcomes: Sequence[FoldOutcome]) -> dict[str, 
 
     probs, ys = {}, {}
     for t, classes in exp.targets.classes.items():
+        if not classes:  # a continuous target: no probabilities to calibrate
+            continue
         p = np.full((len(exp.tiles), len(classes)), np.nan)
         for o in outcomes:
             p[o.test_idx] = o.probs[t]
