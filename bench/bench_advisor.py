@@ -42,7 +42,9 @@ def main() -> None:
     from tlgeo.backbones import backbone_info
     from tlgeo.chip_stats import ChipStatsModel
     from tlgeo.config import TrainConfig
-    from tlgeo.train import _multi_depth_features, chip_features_of, default_truncate_stage, prepare_experiment
+    from tlgeo.train import chip_features_of, prepare_experiment
+    from tlgeo.train.auto import _multi_depth_features
+    from tlgeo.transfer import default_truncate_stage
 
     if args.smoke:
         from tests.conftest import make_task_data
