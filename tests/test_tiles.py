@@ -257,7 +257,8 @@ def test_skip_empty_parity_with_per_window_rule(tmp_path):
     assert len(tile_index(a, size=30, stride=17, skip_empty=True)) < len(tile_index(a, size=30, stride=17))
 
 
-def test_window_footprints_match_rasterio_bit_for_bit():
+def test_window_footprints_are_the_four_transformed_corners():
+    """One footprint rule (tlgeo.schema): north-up windows are their boxes; rotated ones their true parallelograms."""
     from rasterio.transform import Affine
     from rasterio.windows import Window
     from rasterio.windows import transform as window_transform
@@ -266,10 +267,16 @@ def test_window_footprints_match_rasterio_bit_for_bit():
     from tlgeo.tiles import window_footprints
 
     wins = [(0, 0, 64, 64), (37, 11, 30, 30), (1000, 2003, 17, 9)]
-    for t in (from_origin(257000.3, 9858000.7, 0.3, 0.3), Affine(10.0, 0.5, 300.25, 0.25, -10.0, 5000.5)):
+    north_up, rotated = from_origin(257000.3, 9858000.7, 0.3, 0.3), Affine(10.0, 0.5, 300.25, 0.25, -10.0, 5000.5)
+    for t in (north_up, rotated):
         got = window_footprints(t, wins)
         for g, (co, ro, w, h) in zip(got, wins, strict=True):
             wt = window_transform(Window(co, ro, w, h), t)
-            x0, y0 = wt @ (0, 0)
-            x1, y1 = wt @ (w, h)
-            assert g.equals_exact(box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), 0.0)
+            corners = np.array([wt @ xy for xy in ((0, 0), (w, 0), (w, h), (0, h))])
+            np.testing.assert_allclose(np.asarray(g.exterior.coords)[:4], corners, rtol=0, atol=1e-6)
+            if t is north_up:
+                x0, y0 = corners.min(axis=0)
+                x1, y1 = corners.max(axis=0)
+                assert g.symmetric_difference(box(x0, y0, x1, y1)).area < 1e-9
+            else:  # a sheared window is no box: the two-corner box would be off by whole pixels
+                assert not g.equals(box(*g.bounds)) and g.area == pytest.approx(abs(t.determinant) * w * h)

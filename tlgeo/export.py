@@ -15,6 +15,7 @@ import shapely
 
 from tlgeo._utils import atomic_path, refuse_existing
 from tlgeo.errors import ConfigError, GeoreferenceError
+from tlgeo.schema import PROB, class_of_prob_column, column_prefix, prob_columns, source_name
 
 #: GDAL GeoJSON layer options: RFC 7946 reprojects to EPSG:4326, writes lon/lat and right-hand (CCW) exteriors.
 GEOJSON_PROFILE = {"RFC7946": "YES", "COORDINATE_PRECISION": 7, "WRITE_BBOX": "YES"}
@@ -124,7 +125,7 @@ def prediction_columns(
     if not targets and "value" in cols and "class_index" not in cols:
         targets = {"": []}
     if targets:
-        prefixes = dict.fromkeys(targets, "") if len(targets) == 1 else {t: f"{t}_" for t in targets}
+        prefixes = {t: column_prefix(targets, t) for t in targets}
     elif "class_index" in cols:
         prefixes = {"": ""}
     else:
@@ -142,13 +143,13 @@ def prediction_columns(
             out[target] = (f"{prefix}value", [])
             continue
         index_col = f"{prefix}class_index"
-        probs = [c for c in cols if c.startswith(f"{prefix}prob_")]
+        probs = [c for c in cols if c.startswith(f"{prefix}{PROB}")]
         if targets:
-            probs = [f"{prefix}prob_{c}" for c in targets[target]]
+            probs = prob_columns(targets, target)
         missing = [c for c in (index_col, *probs) if c not in cols]
         if missing or not probs:
             raise ConfigError(
-                f"The predictions lack column(s) {', '.join(missing) or f'{prefix}prob_*'}",
+                f"The predictions lack column(s) {', '.join(missing) or f'{prefix}{PROB}*'}",
                 hint="Pass the frame returned by tlgeo.predict (PredictionResult.predictions).",
             )
         out[target] = (index_col, probs)
@@ -160,7 +161,8 @@ def prediction_columns(
 
 
 def _source_names(scene: Path) -> set[str]:
-    return {scene.stem, f"{scene.parent.name}_{scene.stem}"}
+    """The ``source`` values a scene can have in predictions (its stem, or folder + stem where stems repeat)."""
+    return {source_name(scene), source_name(scene, repeated=True)}
 
 
 def _infer_cell(windows: np.ndarray) -> int:
@@ -293,7 +295,7 @@ def write_prediction_geotiff(
                 ds.update_tags([name for name, _ in bands].index(index_col) + 1, target=target)
                 continue
             band_no = [name for name, _ in bands].index(index_col) + 1
-            classes = [c.split("prob_", 1)[1] for c in prob_cols]
+            classes = [class_of_prob_column(c) for c in prob_cols]
             ds.update_tags(band_no, classes=",".join(f"{i}={c}" for i, c in enumerate(classes)), target=target)
         ds.update_tags(
             run_id=str(first.get("run_id", "")),

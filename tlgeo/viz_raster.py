@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tlgeo.errors import ConfigError, RasterError
+from tlgeo.schema import PROB, target_prefix
 
 MODES = ("class", "probability", "uncertainty")
 #: Light yellow → dark purple ramp for probabilities and uncertainty.
@@ -65,7 +66,7 @@ def prediction_layer(
 
     if mode not in MODES:
         raise ConfigError(f"Unknown raster mode {mode!r}", hint=f"Use one of: {', '.join(MODES)}.")
-    prefix = f"{target}_" if target else ""
+    prefix = target_prefix(target)
     mem = MemoryFile(source) if isinstance(source, bytes) else None
     try:
         with mem.open() if mem is not None else rasterio.open(source) as ds:
@@ -79,7 +80,7 @@ def prediction_layer(
             band = names.index(index_name) + 1
             tag = ds.tags(band).get("classes", "")
             classes = [part.split("=", 1)[1] for part in tag.split(",") if "=" in part]
-            probs_bands = [names.index(f"{prefix}prob_{c}") + 1 for c in classes if f"{prefix}prob_{c}" in names]
+            probs_bands = [names.index(f"{prefix}{PROB}{c}") + 1 for c in classes if f"{prefix}{PROB}{c}" in names]
             scale = max(ds.width, ds.height) / max_px
             shape = (max(1, round(ds.height / max(scale, 1))), max(1, round(ds.width / max(scale, 1))))
             corners = pixel_corners_lonlat(ds.transform, ds.crs, ds.width, ds.height)

@@ -29,9 +29,10 @@ import numpy as np
 from tlgeo.errors import DataFileError, RasterError, TlgeoError
 from tlgeo.predict.inputs import _predict_tile_files, plan_inputs, scene_grid
 from tlgeo.predict.predictor import PredictionResult, Predictor, ProgressFn, load_predictor
-from tlgeo.predict.results import _concat, _footprints, _frame, _nothing_predicted, _skip, _source_names, check_batch
+from tlgeo.predict.results import _concat, _frame, _nothing_predicted, _skip, check_batch
 from tlgeo.predict.streaming import _ordered, _predict_stream, _read_windows, _Readers, _Source
 from tlgeo.runs import Run
+from tlgeo.schema import source_names, tile_id, window_footprints
 from tlgeo.tiles import raster_info
 
 #: Windows per worker task (rounded up to a multiple of ``batch_size``).
@@ -136,7 +137,7 @@ def predict_inputs_on_cluster(
     plan = plan_inputs(predictor, inputs, stride)
     check_windows(plan.total, "the inputs")
     warnings, errors = list(plan.warnings), list(plan.errors)
-    names = dict(zip(plan.tiles + plan.scenes, _source_names(plan.tiles + plan.scenes), strict=True))
+    names = dict(zip(plan.tiles + plan.scenes, source_names(plan.tiles + plan.scenes), strict=True))
     per_task = max(1, -(-windows_per_task // batch_size)) * batch_size
     jobs: list[_Job] = []
     for n, a in enumerate(range(0, len(plan.tiles), TILES_PER_TASK)):
@@ -296,12 +297,12 @@ def _merge(predictor: Predictor, spool: Path, plan, scenes, names, warnings: lis
         frames.append(
             _frame(
                 predictor,
-                tile_ids=[source if single else f"{source}_r{grid[i][0]:03d}_c{grid[i][1]:03d}" for i in idx],
+                tile_ids=[source if single else tile_id(source, *grid[i][:2]) for i in idx],
                 sources=[source] * len(idx),
                 rows=[grid[i][0] for i in idx],
                 cols=[grid[i][1] for i in idx],
                 windows=windows[idx],
-                geometry=_footprints(info.transform, windows[idx]),
+                geometry=window_footprints(info.transform, windows[idx]),
                 probs=predicted_here,
                 crs=info.crs,
             )

@@ -20,12 +20,13 @@ from tlgeo.errors import (
     TlgeoError,
 )
 from tlgeo.runs import Run
+from tlgeo.schema import source_names, tile_id, window_footprints
 from tlgeo.tiles import RasterInfo, find_rasters, raster_info, read_tile, scene_windows
 
 if TYPE_CHECKING:
     pass
 from tlgeo.predict.predictor import SCENE_FACTOR, PredictionResult, Predictor, ProgressFn, load_predictor
-from tlgeo.predict.results import _concat, _footprints, _frame, _nothing_predicted, _skip, _source_names, check_batch
+from tlgeo.predict.results import _concat, _frame, _nothing_predicted, _skip, check_batch
 from tlgeo.predict.streaming import (
     READ_CACHE_BYTES,
     _as_stored,
@@ -99,7 +100,7 @@ def predict_tiles(
     if not paths:
         raise DataFileError("No tile files given", hint="Pass at least one GeoTIFF, PNG or JPEG.")
     frame, warnings, errors = _predict_tile_files(
-        predictor, paths, _source_names(paths), _bounds_for(bounds, paths), crs, batch_size, progress
+        predictor, paths, source_names(paths), _bounds_for(bounds, paths), crs, batch_size, progress
     )
     if frame is None:
         raise _nothing_predicted(predictor, errors, f"none of {len(paths)} tile file(s) could be used")
@@ -176,7 +177,7 @@ def _predict_tile_files(
     for keys in groups.values():
         group = [meta[k][1] for k in keys]
         windows = np.array([[0, 0, info.width, info.height] for info in group], dtype="int64")
-        geoms = np.concatenate([_footprints(info.transform, windows[j : j + 1]) for j, info in enumerate(group)])
+        geoms = np.concatenate([window_footprints(info.transform, windows[j : j + 1]) for j, info in enumerate(group)])
         names = [sources[meta[k][0]] for k in keys]
         frame = _frame(
             predictor,
@@ -277,12 +278,12 @@ def predict_scene(
     single = len(grid) == 1
     predictions = _frame(
         predictor,
-        tile_ids=[source if single else f"{source}_r{grid[i][0]:03d}_c{grid[i][1]:03d}" for i in idx],
+        tile_ids=[source if single else tile_id(source, *grid[i][:2]) for i in idx],
         sources=[source] * len(idx),
         rows=[grid[i][0] for i in idx],
         cols=[grid[i][1] for i in idx],
         windows=windows[idx],
-        geometry=_footprints(info.transform, windows[idx]),
+        geometry=window_footprints(info.transform, windows[idx]),
         probs=probs,
         crs=info.crs,
     )
@@ -403,7 +404,7 @@ def predict_inputs(
     warnings, errors = list(plan.warnings), list(plan.errors)
     total, offset = plan.total, 0
     frames: list[gpd.GeoDataFrame] = []
-    names = dict(zip(plan.tiles + plan.scenes, _source_names(plan.tiles + plan.scenes), strict=True))
+    names = dict(zip(plan.tiles + plan.scenes, source_names(plan.tiles + plan.scenes), strict=True))
 
     def shifted(base: int) -> ProgressFn | None:
         if progress is None:

@@ -18,6 +18,7 @@ from tlgeo.errors import (
     TlgeoError,
 )
 from tlgeo.runs import Run, load_run
+from tlgeo.schema import target_column
 from tlgeo.tiles import RasterInfo
 
 if TYPE_CHECKING:
@@ -68,8 +69,11 @@ class PredictionResult:
 
 
 def label_column(targets: Mapping[str, Sequence[str]], target: str, what: str = "label") -> str:
-    """Column name of ``what`` (``label``, ``class_index``, ``prob_<class>``, or ``value`` of a continuous target)."""
-    return what if len(targets) == 1 else f"{target}_{what}"
+    """Column name of ``what`` (``label``, ``class_index``, ``prob_<class>``, or ``value`` of a continuous target).
+
+    The naming rule is :func:`tlgeo.schema.target_column`.
+    """
+    return target_column(targets, target, what)
 
 
 class Predictor:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from rasterio.crs import CRS
 
 from tlgeo.errors import (
@@ -18,29 +16,11 @@ from tlgeo.errors import (
     ConfigError,
     TlgeoError,
 )
+from tlgeo.schema import prob_column
 
 if TYPE_CHECKING:
     pass
 from tlgeo.predict.predictor import PROB_DECIMALS, Predictor, label_column
-
-
-def _source_names(paths: Sequence[Path]) -> list[str]:
-    """``source`` of each file: its stem, or ``<folder>_<stem>`` where stems repeat (as in the tile index)."""
-    stems = [p.stem for p in paths]
-    dup = {s for s, n in Counter(stems).items() if n > 1}
-    return [f"{p.parent.name}_{p.stem}" if p.stem in dup else p.stem for p in paths]
-
-
-def _footprints(transform, windows: np.ndarray) -> np.ndarray:
-    """Footprint polygons of ``(col_off, row_off, width, height)`` windows under an affine transform."""
-    if len(windows) == 0:
-        return np.empty(0, dtype=object)
-    co, ro, w, h = (windows[:, k].astype("float64") for k in range(4))
-    cols = np.stack([co, co + w, co + w, co, co], axis=1)
-    rows = np.stack([ro, ro, ro + h, ro + h, ro], axis=1)
-    a, b, c, d, e, f = transform.a, transform.b, transform.c, transform.d, transform.e, transform.f
-    xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
-    return shapely.polygons(np.stack([xs, ys], axis=-1))
 
 
 def _frame(
@@ -73,7 +53,7 @@ def _frame(
         data[label_column(targets, target)] = np.asarray(classes, dtype=object)[idx] if len(p) else []
         data[label_column(targets, target, "class_index")] = idx.astype("int64")
         for k, c in enumerate(classes):
-            data[label_column(targets, target, f"prob_{c}")] = p[:, k] if len(p) else np.empty(0)
+            data[prob_column(targets, target, c)] = p[:, k] if len(p) else np.empty(0)
     data["run_id"] = predictor.run_id
     data["backbone"] = predictor.backbone
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs=crs), crs=crs)

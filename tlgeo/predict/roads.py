@@ -12,6 +12,7 @@ import shapely
 from tlgeo.errors import (
     ConfigError,
 )
+from tlgeo.schema import PROB
 
 if TYPE_CHECKING:
     pass
@@ -96,7 +97,7 @@ def _prediction_property_columns(frame: pd.DataFrame, target: str | None) -> tup
     tail = [c for c in ("run_id", "backbone") if c in frame.columns]
     multi = sorted(c[: -len("_class_index")] for c in frame.columns if c.endswith("_class_index"))
     if "class_index" in frame.columns and not multi:
-        preds = [c for c in frame.columns if c in ("label", "class_index") or c.startswith("prob_")]
+        preds = [c for c in frame.columns if c in ("label", "class_index") or c.startswith(PROB)]
         return [*base, *preds, *tail], None  # one target: any target name refers to it
     if not multi:
         raise ConfigError(
@@ -108,7 +109,7 @@ def _prediction_property_columns(frame: pd.DataFrame, target: str | None) -> tup
     preds = [
         c
         for c in frame.columns
-        if any(c in (f"{t}_label", f"{t}_class_index") or c.startswith(f"{t}_prob_") for t in chosen)
+        if any(c in (f"{t}_label", f"{t}_class_index") or c.startswith(f"{t}_{PROB}") for t in chosen)
     ]
     return [*base, *preds, *tail], (f"{target}_" if target is not None else None)
 

@@ -338,14 +338,12 @@ def chip_index(
     import pandas as pd
     import rasterio
     from rasterio.windows import Window
-    from shapely.geometry import box
 
+    from tlgeo.schema import chip_id, source_names, window_footprints
     from tlgeo.tiles import INDEX_COLUMNS, find_rasters, raster_info
 
     files = find_rasters(imagery)
     infos = [raster_info(f) for f in files]
-    stems = [f.stem for f in files]
-    dup = {s for s in stems if stems.count(s) > 1}
     if chip_m is not None:
         size = max(8, round(chip_m / _resolution_m(infos[0])))
     assert size is not None
@@ -354,10 +352,9 @@ def chip_index(
     inside_any = np.zeros(len(points), dtype=bool)
     frames = []
     index_crs = infos[0].crs
-    for f, info in zip(files, infos, strict=True):
+    for source, info in zip(source_names(files), infos, strict=True):
         if not todo.any():
             break
-        source = f"{f.parent.name}_{f.stem}" if f.stem in dup else f.stem
         pts = points.to_crs(info.crs) if points.crs != info.crs else points
         inv = ~info.transform
         cols, rows = inv * (pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy())
@@ -372,20 +369,17 @@ def chip_index(
                     continue  # nodata under the label: another scene may have data there
                 todo[i] = False
                 window = (c - half, r - half, size, size)
-                t = rasterio.windows.transform(Window(*window), info.transform)
-                x0, y0 = t @ (0, 0)
-                x1, y1 = t @ (size, size)
                 lid, chip = str(pts["label_id"].iloc[i]), int(pts["chip"].iloc[i])
                 recs.append(
                     {
-                        "tile_id": f"{source}_{lid}" + (f"_g{chip}" if chip else ""),
+                        "tile_id": chip_id(source, lid, chip),
                         "path": str(info.path),
                         "window": window,
                         "source": source,
                         "row": r,
                         "col": c,
                         "crs": info.crs.to_string(),
-                        "geometry": box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)),
+                        "geometry": window_footprints(info.transform, [window])[0],
                         "label_id": lid,
                         "class_name": pts["class_name"].iloc[i],
                         "chip": chip,

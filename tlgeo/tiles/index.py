@@ -9,13 +9,12 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import rasterio
-import shapely
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning
-from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from tlgeo.errors import DataFileError, GeoreferenceError, RasterError
+from tlgeo.schema import source_names, tile_id, window_footprints
 from tlgeo.tiles.rasters import RasterInfo, find_rasters, raster_info
 
 INDEX_COLUMNS = ["tile_id", "path", "window", "source", "row", "col", "crs", "geometry"]
@@ -136,24 +135,6 @@ def window_has_data(info: RasterInfo, windows: Sequence[tuple[int, int, int, int
     return result
 
 
-def window_footprints(transform: Affine, windows: np.ndarray) -> np.ndarray:
-    """Footprint boxes of ``(col_off, row_off, width, height)`` windows, vectorised.
-
-    Bit for bit the boxes of ``rasterio.windows.transform(window, transform)`` at pixel corners ``(0, 0)`` and
-    ``(width, height)`` (the same floating-point operations in the same order, on arrays).
-    """
-    win = np.asarray(windows, dtype="int64").reshape(-1, 4)
-    co, ro, w, h = (win[:, i] for i in range(4))
-    a, b, c, d, e, f = transform[:6]
-    x = co * a + ro * b + c
-    y = co * d + ro * e + f
-    c_w = 1.0 * c + 0.0 * f + (x - c)  # Affine.translation(x - c, y - f) @ transform, as rasterio composes it
-    f_w = 0.0 * c + 1.0 * f + (y - f)
-    x1 = w * a + h * b + c_w
-    y1 = w * d + h * e + f_w
-    return shapely.box(np.minimum(c_w, x1), np.minimum(f_w, y1), np.maximum(c_w, x1), np.maximum(f_w, y1))
-
-
 def tile_index(
     sources: str | Path | Iterable[str | Path],
     size: int | None = None,
@@ -182,12 +163,9 @@ def tile_index(
     if not files:
         raise DataFileError("No raster files given", hint="Pass a folder or at least one GeoTIFF.")
     infos = [raster_info(f) for f in files]
-    stems = [f.stem for f in files]
-    dup = {s for s in stems if stems.count(s) > 1}
     frames = []
     index_crs = infos[0].crs
-    for f, info in zip(files, infos, strict=True):
-        source = f"{f.parent.name}_{f.stem}" if f.stem in dup else f.stem
+    for source, info in zip(source_names(files), infos, strict=True):
         if size is None:
             wins = [(0, 0, 0, 0, info.width, info.height)]
         else:
@@ -199,7 +177,7 @@ def tile_index(
         rows = {
             "tile_id": [source] * len(sel)
             if size is None
-            else [f"{source}_r{r:03d}_c{c:03d}" for r, c in grid[:, :2].tolist()],
+            else [tile_id(source, r, c) for r, c in grid[:, :2].tolist()],
             "path": [str(info.path)] * len(sel),
             "window": windows,
             "source": [source] * len(sel),

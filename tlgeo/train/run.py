@@ -13,6 +13,7 @@ from tlgeo._utils import to_dict
 from tlgeo.config import TrainConfig
 from tlgeo.errors import TrainingError
 from tlgeo.metrics import classification_metrics, combine_targets, regression_metrics, summarize_folds
+from tlgeo.schema import column_prefix, prob_column
 from tlgeo.splits import train_val_indices
 from tlgeo.taskdata import TaskData
 from tlgeo.train.auto import _work_estimate, resolve_strategy
@@ -155,7 +156,7 @@ def _oof_frame(exp: Experiment, outcomes: Sequence[FoldOutcome]) -> pd.DataFrame
     """Out-of-fold predictions: one row per labelled tile."""
     frame = pd.DataFrame({"tile_id": exp.tiles["tile_id"].to_numpy(), "fold": exp.folds.fold})
     for t, classes in exp.targets.classes.items():
-        prefix = "" if len(exp.targets.classes) == 1 else f"{t}_"
+        prefix = column_prefix(exp.targets.classes, t)
         if not classes:  # a number: truth and out-of-fold prediction
             pred = np.full(len(frame), np.nan)
             for o in outcomes:
@@ -166,12 +167,11 @@ def _oof_frame(exp: Experiment, outcomes: Sequence[FoldOutcome]) -> pd.DataFrame
         probs = np.full((len(frame), len(classes)), np.nan)
         for o in outcomes:
             probs[o.test_idx] = o.probs[t]
-        prefix = "" if len(exp.targets.classes) == 1 else f"{t}_"
         frame[f"{prefix}true"] = exp.targets.y[t]
         pred = np.where(np.isnan(probs).any(axis=1), -1, np.nan_to_num(probs).argmax(axis=1))
         frame[f"{prefix}pred"] = pred
         for j, c in enumerate(classes):
-            frame[f"{prefix}prob_{c}"] = probs[:, j]
+            frame[prob_column(exp.targets.classes, t, c)] = probs[:, j]
     return frame
 
 

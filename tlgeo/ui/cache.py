@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from tlgeo.schema import column_prefix, prob_columns
 from tlgeo.ui.uploads import folder_stamp
 
 if TYPE_CHECKING:
@@ -252,9 +253,9 @@ def _evaluation(run_path: str, created: str, target: str) -> tuple[dict, pd.Data
 
     run = load_run(run_path)
     classes = run.targets[target]
-    prefix = "" if len(run.targets) == 1 else f"{target}_"
+    prefix = column_prefix(run.targets, target)
     frame = _run_tiles(run_path, created)
-    needed = [f"{prefix}true", f"{prefix}pred", *(f"{prefix}prob_{c}" for c in classes)]
+    needed = [f"{prefix}true", f"{prefix}pred", *prob_columns(run.targets, target)]
     if any(c not in frame for c in needed):
         from tlgeo.errors import RunError
 

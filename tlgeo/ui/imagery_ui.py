@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
+from tlgeo.schema import prob_column, prob_columns
+
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
@@ -149,8 +151,7 @@ def hard_examples_ui(ctx, run: Run, target: str, tiles, n: int = 8) -> None:
     from tlgeo.ui.errors import ui_errors
 
     classes = run.targets[target]
-    prefix = "" if len(run.targets) == 1 else f"{target}_"
-    probs = tiles[[f"{prefix}prob_{c}" for c in classes]].to_numpy(dtype="float64")
+    probs = tiles[prob_columns(run.targets, target)].to_numpy(dtype="float64")
     wrong = tiles[tiles["true_label"].astype(str) != tiles["pred_label"].astype(str)].copy()
     if wrong.empty:
         st.caption("No out-of-fold mistakes.")
@@ -189,8 +190,7 @@ def reliability_ui(run: Run, target: str, tiles) -> None:
     from tlgeo.calibration import apply_temperature, expected_calibration_error, fit_temperature, reliability
 
     classes = run.targets[target]
-    prefix = "" if len(run.targets) == 1 else f"{target}_"
-    probs = tiles[[f"{prefix}prob_{c}" for c in classes]].to_numpy(dtype="float64")
+    probs = tiles[prob_columns(run.targets, target)].to_numpy(dtype="float64")
     y = np.asarray([classes.index(str(v)) for v in tiles["true_label"]])
     saved = (run.config.get("temperature") or {}).get(target)
     temp = float(saved) if saved is not None else fit_temperature(probs, y)
@@ -270,8 +270,7 @@ def predict_inspect_ui(event, fig: go.Figure, ctx, run: Run, result, target: str
     row = preds[preds["tile_id"].astype(str) == tile_id]
     if row.empty:
         return
-    prefix = f"{target}_" if len(result.targets) > 1 else ""
-    probs = {c: row.iloc[0].get(f"{prefix}prob_{c}") for c in result.targets[target]}
+    probs = {c: row.iloc[0].get(prob_column(result.targets, target, c)) for c in result.targets[target]}
     label = str(row.iloc[0].get(label_column(result.targets, target), ""))
     tiles = None
     source = str(row.iloc[0].get("source", ""))

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from tlgeo.schema import PROB, target_prefix
 from tlgeo.viz.base import (
     CORRECT_COLOR,
     MISSING_COLOR,
@@ -45,9 +46,9 @@ def predictions_map(
         target: Target name for multi-task predictions (``None``: single target).
         ordered: Ordered classes get a colour ramp, unordered ones (land cover) categorical colours.
     """
-    prefix = f"{target}_" if target else ""
+    prefix = target_prefix(target)
     label_col = f"{prefix}label"
-    probs = [f"{prefix}prob_{c}" for c in classes]
+    probs = [f"{prefix}{PROB}{c}" for c in classes]
     hover = ["tile_id", "source", *[p for p in probs if p in predictions.columns]]
     return tiles_map(
         predictions,
@@ -84,7 +85,7 @@ def road_predictions_map(
     r = to_lonlat(roads).reset_index(drop=True)
     colors = class_colors(classes)
     category = _category_series(r[label_column], list(classes), "no prediction")
-    cols = [c for c in ("road_id", "segment_id", "tile_id", *[f"prob_{k}" for k in classes]) if c in r]
+    cols = [c for c in ("road_id", "segment_id", "tile_id", *[f"{PROB}{k}" for k in classes]) if c in r]
     fig = go.Figure()
     if footprints is not None and len(footprints):
         fig.add_trace(_outline_trace(to_lonlat(footprints)))
