@@ -107,12 +107,9 @@ def bench_inference(batch: int, batches: int) -> list[dict[str, object]]:
 
 
 def _print(rows: list[dict[str, object]]) -> None:
-    cols = list(rows[0])
-    cells = [[f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+    from tlgeo.tables import print_table
+
+    print_table([{c: f"{v:.3f}" if isinstance(v, float) else v for c, v in r.items()} for r in rows])
 
 
 def main(argv: list[str] | None = None) -> int:

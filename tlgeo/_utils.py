@@ -20,7 +20,9 @@ CACHE_ENV = "TLGEO_CACHE"
 
 
 def cache_dir(sub: str | None = None) -> Path:
-    """The user's tlgeo cache folder (``$TLGEO_CACHE``, else ``$XDG_CACHE_HOME/tlgeo``, else ``~/.cache/tlgeo``).
+    """The user's tlgeo cache folder: ``$TLGEO_CACHE``, else the platform's user cache folder (``platformdirs``:
+    ``$XDG_CACHE_HOME/tlgeo`` or ``~/.cache/tlgeo`` on Linux, ``~/Library/Caches/tlgeo`` on macOS,
+    ``%LOCALAPPDATA%\\tlgeo\\Cache`` on Windows).
 
     Args:
         sub: Optional sub-folder, created if missing.
@@ -29,8 +31,9 @@ def cache_dir(sub: str | None = None) -> Path:
     if root:
         base = Path(root).expanduser()
     else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "tlgeo"
+        import platformdirs
+
+        base = Path(platformdirs.user_cache_dir("tlgeo", appauthor=False))
     path = base / sub if sub else base
     path.mkdir(parents=True, exist_ok=True)
     return path

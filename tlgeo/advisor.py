@@ -321,12 +321,19 @@ def _probe(name: str, strategy: str, stage: str | None, scores: list[float], sec
 
 
 def probe_table_lines(probes: tuple[Mapping[str, object], ...] | list) -> list[str]:
-    """The probe table as aligned text lines (CLI)."""
-    rows = [("probe", "strategy", "mean", "sd", "seconds", "note")]
-    for p in probes:
-        fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
-        rows.append(
-            (str(p["probe"]), str(p["strategy"]), fmt(p["mean"]), fmt(p["sd"]), f"{p['seconds']:.1f}", str(p["note"]))
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    """The probe table as aligned text lines (CLI; :func:`tlgeo.tables.table_lines`)."""
+    from tlgeo.tables import table_lines
+
+    fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    rows = [
+        {
+            "probe": p["probe"],
+            "strategy": p["strategy"],
+            "mean": fmt(p["mean"]),
+            "sd": fmt(p["sd"]),
+            "seconds": f"{p['seconds']:.1f}",
+            "note": p["note"],
+        }
+        for p in probes
+    ]
+    return table_lines(rows, ["probe", "strategy", "mean", "sd", "seconds", "note"], rule=False)

@@ -13,7 +13,7 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
-from rasterio.transform import Affine, from_bounds
+from rasterio.transform import Affine, array_bounds, from_bounds
 
 from tlgeo._utils import check_file
 from tlgeo.errors import DataFileError, GeoreferenceError, RasterError
@@ -47,8 +47,7 @@ class RasterInfo:
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """(left, bottom, right, top) in ``crs``."""
-        left, top = self.transform @ (0, 0)
-        right, bottom = self.transform @ (self.width, self.height)
+        left, bottom, right, top = array_bounds(self.height, self.width, self.transform)
         return (min(left, right), min(bottom, top), max(left, right), max(bottom, top))
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,6 +11,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.errors
+import shapely.geometry
 
 from tlgeo.config import RoadLabelConfig
 from tlgeo.errors import LabelError
@@ -74,19 +78,27 @@ def _parse_lines(text: pd.Series) -> np.ndarray:
         out[wkt] = shapely.from_wkt(s[wkt].to_numpy(dtype=object), on_invalid="ignore")
     js = ~wkt & s.str.startswith("{").to_numpy(dtype=bool, na_value=False)
     if js.any():
-        fixed = (
-            s[js]
-            .str.replace("'", '"', regex=False)
-            .str.replace("(", "[", regex=False)
-            .str.replace(")", "]", regex=False)
-            .str.replace("None", "null", regex=False)
-        )
-        out[js] = shapely.from_geojson(fixed.to_numpy(dtype=object), on_invalid="ignore")
+        out[js] = [_mapping_geometry(cell) for cell in s[js].to_numpy(dtype=object)]
     ok = ~shapely.is_missing(out)
     types = shapely.get_type_id(out)
     bad = ok & ~np.isin(types, (1, 5))  # LineString, MultiLineString
     out[bad] = None
     return out
+
+
+def _mapping_geometry(cell: str):
+    """A geometry from a GeoJSON-like mapping: Python-quoted (``ast.literal_eval``) or strict JSON; None if neither."""
+    try:
+        obj = ast.literal_eval(cell)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        try:
+            obj = json.loads(cell)
+        except ValueError:
+            return None
+    try:
+        return shapely.geometry.shape(obj)
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError, shapely.errors.GEOSException):
+        return None
 
 
 def roadrunner_candidates(choice: str) -> dict[str, tuple[str, ...]]:
