@@ -27,8 +27,6 @@ from tlgeo.errors import ConfigError
 
 #: Class weighting ``auto`` uses for each metric it optimises.
 WEIGHTING_BY_METRIC = {"balanced_accuracy": "balanced", "macro_f1": "sqrt", "accuracy": "none", "r2": "none"}
-#: Default seconds ``auto`` may spend measuring (``--budget-s``; see :class:`tlgeo.config.TrainConfig`).
-DEFAULT_BUDGET_S = 300.0
 
 
 @dataclass

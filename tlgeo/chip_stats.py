@@ -22,8 +22,6 @@ from tlgeo.errors import RunError, TrainingError
 
 #: Percentiles of each band's valid pixels used as features.
 PERCENTILES = (10, 25, 50, 75, 90)
-#: The file a ``chip_stats`` run saves its model in (instead of ``model.keras``).
-MODEL_FILE = "model.skops"
 #: Version of the saved payload.
 FORMAT = 1
 #: Types a chip_stats model file may hold beyond skops' defaults (the fitted trees of gradient boosting).

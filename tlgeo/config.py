@@ -188,7 +188,6 @@ class BandConfig:
 
 #: ``standardize`` maps mean ± this many sd to 0 and 255 (z → 127.5 + 42.5 z).
 STANDARDIZE_SD = 3.0
-BAND_ROLES = ("red", "green", "blue", "nir")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -147,11 +147,6 @@ class Targets:
     def is_continuous(self, target: str) -> bool:
         """Whether ``target`` is a regression target."""
         return not self.classes[target]
-
-    def labelled_mask(self, target: str) -> np.ndarray:
-        """Tiles with a label for ``target``."""
-        y = self.y[target]
-        return np.isfinite(y) if self.is_continuous(target) else y >= 0
 
     def standardized(self, stats: dict[str, tuple[float, float]]) -> Targets:
         """Continuous targets as z-scores with ``stats`` (target → (mean, sd)); class targets unchanged."""
@@ -312,8 +307,3 @@ def make_dataset(
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def tile_frame_columns(tiles: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """The named columns of a tile frame, reset to a 0..N−1 index (helper for aligning arrays and frames)."""
-    return tiles[list(columns)].reset_index(drop=True)

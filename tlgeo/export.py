@@ -75,11 +75,6 @@ def geojson_bytes(gdf: gpd.GeoDataFrame) -> bytes:
         return path.read_bytes()
 
 
-def finite_or_none(value: float) -> float | None:
-    """JSON has no NaN: map non-finite floats to None."""
-    return float(value) if value is not None and np.isfinite(value) else None
-
-
 # --------------------------------------------------------------------------------------------- prediction rasters
 #: GeoTIFF writer defaults for prediction rasters: one float32 file (GeoTIFF bands share one data type), tiled,
 #: DEFLATE with the floating-point predictor, nodata −1 (never a class index nor a probability).

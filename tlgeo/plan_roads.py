@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from shapely.ops import substring
 
@@ -216,8 +215,3 @@ def read_gpx(data: bytes) -> dict[str, list[list[tuple[float, float]]]]:
         "rte": [pts(r, "rtept") for r in root.findall("g:rte", ns)],
         "trk": [pts(s, "trkpt") for t in root.findall("g:trk", ns) for s in t.findall("g:trkseg", ns)],
     }
-
-
-def plan_table(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """The columns of ``frame`` that exist, in order (for CSV and UI tables)."""
-    return pd.DataFrame(frame[[c for c in columns if c in frame.columns]])

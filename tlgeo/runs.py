@@ -21,7 +21,7 @@ import pandas as pd
 
 from tlgeo import __version__
 from tlgeo._utils import atomic_path, to_dict
-from tlgeo.config import BandConfig, TileConfig, TrainConfig
+from tlgeo.config import BandConfig, TileConfig
 from tlgeo.errors import RunError
 
 if TYPE_CHECKING:
@@ -100,12 +100,6 @@ class Run:
     @property
     def bands(self) -> BandConfig:
         return self.tile_config.bands
-
-    @property
-    def train_config(self) -> TrainConfig:
-        from tlgeo._utils import from_dict
-
-        return from_dict(TrainConfig, self.config["train"], where=f"{self.path}/config.json train")
 
     def load_model(self) -> keras.Model:
         """The trained model, loaded with ``safe_mode=True``.

@@ -22,7 +22,6 @@ from urllib.parse import urlparse
 
 from tlgeo.errors import ConfigError, WeightsError
 
-OFFLINE_BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 #: Set to 1 to never try a download (the check still reports cached files).
 OFFLINE_ENV = "TLGEO_OFFLINE"
 _PROBE_TIMEOUT_S = 5.0

@@ -23,7 +23,7 @@ from tlgeo.train.callbacks import (
 )
 from tlgeo.train.experiment import Experiment, FoldOutcome, TrainResult, prepare_experiment
 from tlgeo.train.heads import chip_features_of
-from tlgeo.train.run import compare, comparison_table, result_config_dict, train
+from tlgeo.train.run import compare, comparison_table, train
 
 __all__ = [
     "CPU_INFER_224",
@@ -40,6 +40,5 @@ __all__ = [
     "estimate_seconds",
     "prepare_experiment",
     "resolve_strategy",
-    "result_config_dict",
     "train",
 ]

@@ -9,7 +9,6 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from tlgeo._utils import to_dict
 from tlgeo.config import TrainConfig
 from tlgeo.errors import TrainingError
 from tlgeo.metrics import classification_metrics, combine_targets, regression_metrics, summarize_folds
@@ -211,8 +210,3 @@ def comparison_table(results: dict[str, TrainResult]) -> pd.DataFrame:
         row["seconds"] = r.timings.get("total_s")
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def result_config_dict(result: TrainResult) -> dict:
-    """The train config of a result as plain JSON values."""
-    return to_dict(result.config)
