@@ -117,3 +117,24 @@ def test_only_tlgeo_cli_imports_argparse():
     ]
     assert offenders == []
     assert "argparse" in imported_names(PACKAGE / "cli" / "main.py", "tlgeo.cli.main")
+
+
+def test_cli_flag_defaults_are_the_settings_defaults():
+    """A default lives in one place: ``train``/``compare`` with no flags build exactly ``TrainConfig()``; plan's
+    defaults are ``ActiveSettings()``; choices come from the registries."""
+    from tlgeo.active import ActiveSettings
+    from tlgeo.cli import build_parser
+    from tlgeo.cli.train import config_from_args
+    from tlgeo.config import STRATEGIES, TrainConfig
+    from tlgeo.tasks import list_tasks
+
+    parser = build_parser()
+    train = parser.parse_args(["train", "--data", "d"])
+    assert config_from_args(train) == TrainConfig()
+    compare = parser.parse_args(["compare", "--data", "d"])
+    assert config_from_args(compare, strategy=TrainConfig().strategy) == TrainConfig(refit=True)
+    assert set(compare.strategies.split(",")) <= set(STRATEGIES)
+    plan = parser.parse_args(["plan", "--run", "r", "--out", "o", "--budget", "3"])
+    assert ActiveSettings(plan.uncertainty, plan.weight, plan.min_distance_m, plan.seed) == ActiveSettings()
+    task_flag = next(a for a in parser._subparsers._group_actions[0].choices["train"]._actions if a.dest == "task")
+    assert list(task_flag.choices) == list_tasks()

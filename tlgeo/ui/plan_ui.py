@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from tlgeo.active import ActiveSettings
+from tlgeo.active import UNCERTAINTY_KINDS, ActiveSettings
 from tlgeo.ui import cache, imagery_ui
 
 if TYPE_CHECKING:
@@ -67,15 +67,17 @@ def controls_ui(run: Run, scored: Scored) -> tuple[str, float, ActiveSettings, s
         "Weight of uncertainty (w)",
         0.0,
         1.0,
-        0.5,
+        ActiveSettings().weight,
         0.05,
         key=WEIGHT,
         help="score = w · uncertainty + (1 − w) · representativeness (distance in the run's embedding space to "
         "labelled tiles and earlier picks). 1 = uncertainty alone, 0 = diversity alone.",
     )
-    unc = c4.selectbox("Uncertainty", ["entropy", "margin"], key=KIND)
+    unc = c4.selectbox("Uncertainty", list(UNCERTAINTY_KINDS), key=KIND)
     d1, d2 = st.columns(2)
-    min_distance = d1.number_input("Minimum distance between picks (m)", 0.0, 100000.0, 0.0, 50.0, key=MIN_DIST)
+    min_distance = d1.number_input(
+        "Minimum distance between picks (m)", 0.0, 100000.0, ActiveSettings().min_distance_m, 50.0, key=MIN_DIST
+    )
     start = None
     if kind == "roads":
         start = d2.text_input("Start at LON,LAT (empty: the nearest driven road)", "", key=START).strip() or None

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from tlgeo.config import INDICATOR_NAMES, TrainConfig
+from tlgeo.config import INDICATOR_NAMES, SPLITS, TrainConfig
 from tlgeo.metrics import SUMMARY_METRICS, format_mean_sd
 from tlgeo.tasks import get_task, list_tasks
 from tlgeo.transfer import STRATEGY_DESCRIPTIONS, TRAINABLE, recommend_strategy
@@ -38,6 +38,9 @@ _KIND_METRICS = {
 IMG_SIZES = (64, 96, 128, 160, 224)
 #: plotly config of charts (maps keep their toolbar for zooming).
 CHART_CONFIG = {"displayModeBar": False}
+
+#: Form defaults come from the settings dataclass (one place for every default: CLI, UI, library).
+_D = TrainConfig()
 
 
 @dataclass
@@ -428,13 +431,13 @@ def backbone_ui(key: str) -> str:
 
 
 def img_size_ui(key: str) -> int:
-    """Input size in pixels (128 by default: a good CPU compromise)."""
+    """Input size in pixels (default :attr:`TrainConfig.img_size`, 128: a good CPU compromise)."""
     sizes = ((32,) if state.show_test_backbone() else ()) + IMG_SIZES
     return int(
         st.select_slider(
             "Image size (px)",
             sizes,
-            value=128,
+            value=_D.img_size,
             key=key,
             help="Tiles are resampled to this size. 128 px is ~3× faster than 224 px on a CPU.",
         )
@@ -472,26 +475,28 @@ def train_form_ui(rec: Recommendation) -> TrainConfig | None:
             )
             img_size = img_size_ui("train_img_size")
         with c2:
-            epochs = st.number_input("Fine-tuning / scratch epochs", 1, 100, 6, key="train_epochs")
-            folds = st.number_input("Spatial cross-validation folds", 2, 10, 3, key="train_folds")
+            epochs = st.number_input("Fine-tuning / scratch epochs", 1, 100, _D.epochs, key="train_epochs")
+            folds = st.number_input("Spatial cross-validation folds", 2, 10, _D.folds, key="train_folds")
             split = st.radio(
                 "Split",
-                ["spatial", "random"],
+                list(SPLITS),
                 horizontal=True,
                 key="train_split",
                 help="Random splits leak between neighbouring tiles: use them only as a baseline.",
             )
         with st.expander("More settings"):
-            head_epochs = st.number_input("Head epochs (frozen features)", 1, 500, 40, key="train_head_epochs")
-            batch = st.select_slider("Batch size", [8, 16, 32, 64, 128], value=32, key="train_batch")
-            seed = st.number_input("Seed", 0, 10_000, 0, key="train_seed")
+            head_epochs = st.number_input(
+                "Head epochs (frozen features)", 1, 500, _D.head_epochs, key="train_head_epochs"
+            )
+            batch = st.select_slider("Batch size", [8, 16, 32, 64, 128], value=_D.batch_size, key="train_batch")
+            seed = st.number_input("Seed", 0, 10_000, _D.seed, key="train_seed")
             metric = st.selectbox(
                 "Metric auto optimises",
                 ["balanced_accuracy", "accuracy", "macro_f1"],
                 key="train_metric",
                 help="auto measures cheap probes on your folds and picks by this metric (with its class weighting).",
             )
-            budget = st.number_input("auto's time budget (s)", 5, 36_000, 300, key="train_budget")
+            budget = st.number_input("auto's time budget (s)", 5, 36_000, int(_D.budget_s), key="train_budget")
             weighting = st.selectbox(
                 "Class weighting (strategies other than auto)",
                 ["balanced", "sqrt", "none"],
@@ -559,8 +564,8 @@ def compare_form_ui() -> tuple[TrainConfig, list[str]] | None:
         with c2:
             img_size = img_size_ui("compare_img_size")
         with c3:
-            epochs = st.number_input("Fine-tuning / scratch epochs", 1, 100, 4, key="compare_epochs")
-            folds = st.number_input("Spatial folds", 2, 10, 3, key="compare_folds")
+            epochs = st.number_input("Fine-tuning / scratch epochs", 1, 100, _D.epochs, key="compare_epochs")
+            folds = st.number_input("Spatial folds", 2, 10, _D.folds, key="compare_folds")
         submitted = st.form_submit_button("Compare", type="primary")
     if not submitted:
         return None
