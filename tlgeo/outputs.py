@@ -42,15 +42,7 @@ def check_output(path: str | Path, *, flag: str = "output", overwrite: bool = Fa
         DataFileError: The parent is missing, not a folder or not writable, or the name is too long.
     """
     path = Path(path)
-    if len(path.name.encode("utf-8")) + 16 > NAME_MAX:
-        raise DataFileError(
-            f"The file name of {flag} is {len(path.name.encode('utf-8'))} bytes long, over the limit of "
-            f"{NAME_MAX - 16} bytes ({path.name[:40]}…)",
-            hint="Choose a shorter file name.",
-            path=path,
-        )
-    if any(len(part.encode("utf-8")) > NAME_MAX for part in path.parent.parts):
-        raise DataFileError(f"A folder name in {flag} {path} is too long", hint="Choose a shorter path.", path=path)
+    _check_name_lengths(path, flag, NAME_MAX)  # before touching the file system (too long a name raises there)
     if path.is_dir():
         raise OutputExistsError(
             f"{flag} {path} is a folder; tlgeo never replaces a folder",
@@ -80,19 +72,22 @@ def check_output(path: str | Path, *, flag: str = "output", overwrite: bool = Fa
             hint="Choose a folder you can write to.",
             path=path,
         )
-    if any(len(part.encode("utf-8")) > NAME_MAX for part in parent.parts):
-        raise DataFileError(f"A folder name in {flag} {path} is too long", hint="Choose a shorter path.", path=path)
-    parent = existing
-    limit = _name_max(parent)
-    # atomic writes use a temporary name ".<name>.<random>.tmp" (about 15 bytes longer)
-    if len(path.name.encode("utf-8")) + 16 > limit:
+    _check_name_lengths(path, flag, _name_max(existing))  # the limit of the file system it lands on
+    return path
+
+
+def _check_name_lengths(path: Path, flag: str, limit: int) -> None:
+    """Refuse a file name too long for ``limit`` bytes once the atomic writer's temporary name is added
+    (``.<name>.<random>.tmp``, about 16 bytes longer), or a folder name over :data:`NAME_MAX`."""
+    size = len(path.name.encode("utf-8"))
+    if size + 16 > limit:
         raise DataFileError(
-            f"The file name of {flag} is {len(path.name.encode('utf-8'))} bytes long, over the limit of "
-            f"{limit - 16} bytes ({path.name[:40]}…)",
+            f"The file name of {flag} is {size} bytes long, over the limit of {limit - 16} bytes ({path.name[:40]}…)",
             hint="Choose a shorter file name.",
             path=path,
         )
-    return path
+    if any(len(part.encode("utf-8")) > NAME_MAX for part in path.parent.parts):
+        raise DataFileError(f"A folder name in {flag} {path} is too long", hint="Choose a shorter path.", path=path)
 
 
 def _suffix_hint(flag: str) -> str:

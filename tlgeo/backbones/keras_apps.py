@@ -73,6 +73,41 @@ _CAFFE_MEAN_BGR = (-103.939, -116.779, -123.68)
 _MNV2 = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224"
 _EFF = "https://storage.googleapis.com/keras-applications/"
 
+
+def _caffe_app(
+    name: str,
+    constructor: str,
+    *,
+    feature_dim: int,
+    stages: tuple[str, ...],
+    stage_outputs: tuple[str, ...],
+    folder: str,
+    hashes: tuple[str, str],
+    description: str,
+) -> KerasApp:
+    """A Keras application with caffe preprocessing and ``<name>_weights_tf_dim_ordering_tf_kernels`` files."""
+    stem = f"{name}_weights_tf_dim_ordering_tf_kernels"
+    return KerasApp(
+        name=name,
+        constructor=constructor,
+        default_size=224,
+        feature_dim=feature_dim,
+        scale=(1.0,) * 3,
+        offset=_CAFFE_MEAN_BGR,
+        reverse_channels=True,
+        preprocessing="caffe: RGB→BGR, minus ImageNet mean (103.939, 116.779, 123.68)",
+        stages=stages,
+        stage_outputs=stage_outputs,
+        notop_file=f"{stem}_notop.h5",
+        top_file=f"{stem}.h5",
+        notop_url=f"{_BASE}{folder}/{stem}_notop.h5",
+        top_url=f"{_BASE}{folder}/{stem}.h5",
+        notop_hash=hashes[0],
+        top_hash=hashes[1],
+        description=description,
+    )
+
+
 APPS: dict[str, KerasApp] = {
     "mobilenet_v2": KerasApp(
         name="mobilenet_v2",
@@ -103,23 +138,14 @@ APPS: dict[str, KerasApp] = {
         top_hash=None,
         description="MobileNetV2 1.0 (Keras applications); ImageNet weights via the Keras cache.",
     ),
-    "resnet50": KerasApp(
-        name="resnet50",
-        constructor="ResNet50",
-        default_size=224,
+    "resnet50": _caffe_app(
+        "resnet50",
+        "ResNet50",
         feature_dim=2048,
-        scale=(1.0,) * 3,
-        offset=_CAFFE_MEAN_BGR,
-        reverse_channels=True,
-        preprocessing="caffe: RGB→BGR, minus ImageNet mean (103.939, 116.779, 123.68)",
         stages=("stem", "stage1", "stage2", "stage3", "stage4"),
         stage_outputs=("pool1_pool", "conv2_block3_out", "conv3_block4_out", "conv4_block6_out", "conv5_block3_out"),
-        notop_file="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        top_file="resnet50_weights_tf_dim_ordering_tf_kernels.h5",
-        notop_url=f"{_BASE}resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        top_url=f"{_BASE}resnet/resnet50_weights_tf_dim_ordering_tf_kernels.h5",
-        notop_hash="4d473c1dd8becc155b73f8504c6f6626",
-        top_hash="2cb95161c43110f7111970584f804107",
+        folder="resnet",
+        hashes=("4d473c1dd8becc155b73f8504c6f6626", "2cb95161c43110f7111970584f804107"),
         description="ResNet50 (Keras applications); ImageNet weights via the Keras cache.",
     ),
     "efficientnet_b0": KerasApp(
@@ -151,23 +177,14 @@ APPS: dict[str, KerasApp] = {
         top_hash="902e53a9f72be733fc0bcb005b3ebbac",
         description="EfficientNetB0 (Keras applications, with squeeze-excite); ImageNet weights via the Keras cache.",
     ),
-    "vgg16": KerasApp(
-        name="vgg16",
-        constructor="VGG16",
-        default_size=224,
+    "vgg16": _caffe_app(
+        "vgg16",
+        "VGG16",
         feature_dim=512,
-        scale=(1.0,) * 3,
-        offset=_CAFFE_MEAN_BGR,
-        reverse_channels=True,
-        preprocessing="caffe: RGB→BGR, minus ImageNet mean (103.939, 116.779, 123.68)",
         stages=("stage1", "stage2", "stage3", "stage4", "stage5"),
         stage_outputs=("block1_pool", "block2_pool", "block3_pool", "block4_pool", "block5_pool"),
-        notop_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        top_file="vgg16_weights_tf_dim_ordering_tf_kernels.h5",
-        notop_url=f"{_BASE}vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        top_url=f"{_BASE}vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5",
-        notop_hash="6d6bbae143d832006294945121d1f1fc",
-        top_hash="64373286793e3c8b2b4e3219cbf3544b",
+        folder="vgg16",
+        hashes=("6d6bbae143d832006294945121d1f1fc", "64373286793e3c8b2b4e3219cbf3544b"),
         description="VGG16 (Keras applications), large and slow on CPU; ImageNet weights via the Keras cache.",
     ),
 }

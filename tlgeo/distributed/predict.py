@@ -29,10 +29,10 @@ import numpy as np
 from tlgeo.errors import DataFileError, RasterError, TlgeoError
 from tlgeo.predict.inputs import _predict_tile_files, plan_inputs, scene_grid
 from tlgeo.predict.predictor import PredictionResult, Predictor, ProgressFn, load_predictor
-from tlgeo.predict.results import _concat, _frame, _nothing_predicted, _skip, check_batch
+from tlgeo.predict.results import _concat, _nothing_predicted, _skip, check_batch, scene_frame
 from tlgeo.predict.streaming import _ordered, _predict_stream, _read_windows, _Readers, _Source
 from tlgeo.runs import Run
-from tlgeo.schema import source_names, tile_id, window_footprints
+from tlgeo.schema import source_names
 from tlgeo.tiles import raster_info
 
 #: Windows per worker task (rounded up to a multiple of ``batch_size``).
@@ -293,20 +293,7 @@ def _merge(predictor: Predictor, spool: Path, plan, scenes, names, warnings: lis
         read = sum(int(p.stem.rsplit("_", 1)[1]) for p in parts)  # windows read, empty ones included
         if read - len(idx):
             warnings.append(f"{scene}: {read - len(idx)} of {len(grid)} window(s) skipped: all nodata")
-        single = len(grid) == 1
-        frames.append(
-            _frame(
-                predictor,
-                tile_ids=[source if single else tile_id(source, *grid[i][:2]) for i in idx],
-                sources=[source] * len(idx),
-                rows=[grid[i][0] for i in idx],
-                cols=[grid[i][1] for i in idx],
-                windows=windows[idx],
-                geometry=window_footprints(info.transform, windows[idx]),
-                probs=predicted_here,
-                crs=info.crs,
-            )
-        )
+        frames.append(scene_frame(predictor, source, info, grid, windows, idx, predicted_here))
     return frames, errors
 
 

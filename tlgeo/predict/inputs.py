@@ -20,13 +20,13 @@ from tlgeo.errors import (
     TlgeoError,
 )
 from tlgeo.runs import Run
-from tlgeo.schema import source_names, tile_id, window_footprints
+from tlgeo.schema import source_names, window_footprints
 from tlgeo.tiles import RasterInfo, find_rasters, raster_info, read_tile, scene_windows
 
 if TYPE_CHECKING:
     pass
 from tlgeo.predict.predictor import SCENE_FACTOR, PredictionResult, Predictor, ProgressFn, load_predictor
-from tlgeo.predict.results import _concat, _frame, _nothing_predicted, _skip, check_batch
+from tlgeo.predict.results import _concat, _frame, _nothing_predicted, _skip, check_batch, scene_frame
 from tlgeo.predict.streaming import (
     READ_CACHE_BYTES,
     _as_stored,
@@ -275,18 +275,7 @@ def predict_scene(
         )
     if skipped:
         warnings.append(f"{path}: {skipped} of {total} window(s) skipped: all nodata")
-    single = len(grid) == 1
-    predictions = _frame(
-        predictor,
-        tile_ids=[source if single else tile_id(source, *grid[i][:2]) for i in idx],
-        sources=[source] * len(idx),
-        rows=[grid[i][0] for i in idx],
-        cols=[grid[i][1] for i in idx],
-        windows=windows[idx],
-        geometry=window_footprints(info.transform, windows[idx]),
-        probs=probs,
-        crs=info.crs,
-    )
+    predictions = scene_frame(predictor, source, info, grid, windows, idx, probs)
     return PredictionResult(predictions, warnings, predictor.run_id, predictor.targets, [Path(path)])
 
 

@@ -16,7 +16,7 @@ from tlgeo.errors import (
     ConfigError,
     TlgeoError,
 )
-from tlgeo.schema import prob_column
+from tlgeo.schema import prob_column, tile_id, window_footprints
 
 if TYPE_CHECKING:
     pass
@@ -57,6 +57,23 @@ def _frame(
     data["run_id"] = predictor.run_id
     data["backbone"] = predictor.backbone
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, crs=crs), crs=crs)
+
+
+def scene_frame(predictor: Predictor, source: str, info, grid, windows: np.ndarray, idx, probs) -> gpd.GeoDataFrame:
+    """The prediction rows of the windows ``idx`` of one scene (grid rows ``(row, col, …)``, pixel ``windows``):
+    tile ids, footprints and probabilities by :mod:`tlgeo.schema`. A scene of one window keeps its source as id."""
+    single = len(grid) == 1
+    return _frame(
+        predictor,
+        tile_ids=[source if single else tile_id(source, *grid[i][:2]) for i in idx],
+        sources=[source] * len(idx),
+        rows=[grid[i][0] for i in idx],
+        cols=[grid[i][1] for i in idx],
+        windows=windows[idx],
+        geometry=window_footprints(info.transform, windows[idx]),
+        probs=probs,
+        crs=info.crs,
+    )
 
 
 def _empty_probs(predictor: Predictor) -> dict[str, np.ndarray]:

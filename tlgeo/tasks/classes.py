@@ -63,16 +63,12 @@ EXTRA_COLUMNS = ("label_id", "class_name")
 
 
 @dataclass(frozen=True)
-class ClassLabelConfig:
-    """The ``[labels]`` section of a ``classes`` task (see the module docstring for the contract).
+class ChipLabelConfig:
+    """What every ``[labels]`` section of a chip task holds (``classes``, ``values``).
 
     Attributes:
         file: Labels file, relative to the task folder (default: the first of :data:`LABEL_FILES` there).
-        column: Class column (text or integer).
-        ordered: The classes have an order (listed in ``classes`` order, or sorted).
-        classes: Class order; labels of other classes are dropped (reported). Default: sorted values.
-        min_class_samples: A class with fewer usable labels than this is rare.
-        rare: ``"refuse"`` (error naming the fix), ``"drop"`` or ``"merge"`` (into ``"other"``).
+        column: The label column.
         chip_m: Chip edge in metres, converted to pixels at the first scene's resolution (one chip size for every
             scene, as the network needs); overrides ``[tiles] size``.
         polygon_chips: ``"representative"`` (one chip per polygon) or ``"grid"`` (a chip at every grid point inside).
@@ -82,11 +78,7 @@ class ClassLabelConfig:
     """
 
     file: str | None = None
-    column: str = "class"
-    ordered: bool = False
-    classes: tuple[str, ...] | None = None
-    min_class_samples: int = 5
-    rare: str = "refuse"
+    column: str = "label"
     chip_m: float | None = None
     polygon_chips: str = "representative"
     grid_spacing_m: float | None = None
@@ -94,23 +86,48 @@ class ClassLabelConfig:
     id_column: str | None = None
 
     def __post_init__(self) -> None:
-        if self.rare not in RARE_CHOICES:
-            raise ConfigError(
-                f"[labels] rare = {self.rare!r} is unknown", hint=f"Use one of: {', '.join(RARE_CHOICES)}."
-            )
         if self.polygon_chips not in POLYGON_CHIPS:
             raise ConfigError(
                 f"[labels] polygon_chips = {self.polygon_chips!r} is unknown",
                 hint=f"Use one of: {', '.join(POLYGON_CHIPS)}.",
             )
-        if self.min_class_samples < 1:
-            raise ConfigError(f"[labels] min_class_samples must be at least 1, received {self.min_class_samples}")
         for name in ("chip_m", "grid_spacing_m"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ConfigError(f"[labels] {name} must be > 0 metres, received {value!r}")
         if not str(self.column).strip():
-            raise ConfigError("[labels] column is empty", hint="Name the class column, e.g. column = 'class'.")
+            raise ConfigError(
+                "[labels] column is empty", hint=f"Name the label column, e.g. column = {type(self).column!r}."
+            )
+
+
+@dataclass(frozen=True)
+class ClassLabelConfig(ChipLabelConfig):
+    """The ``[labels]`` section of a ``classes`` task (see the module docstring for the contract); the fields of
+    :class:`ChipLabelConfig` plus:
+
+    Attributes:
+        column: Class column (text or integer).
+        ordered: The classes have an order (listed in ``classes`` order, or sorted).
+        classes: Class order; labels of other classes are dropped (reported). Default: sorted values.
+        min_class_samples: A class with fewer usable labels than this is rare.
+        rare: ``"refuse"`` (error naming the fix), ``"drop"`` or ``"merge"`` (into ``"other"``).
+    """
+
+    column: str = "class"
+    ordered: bool = False
+    classes: tuple[str, ...] | None = None
+    min_class_samples: int = 5
+    rare: str = "refuse"
+
+    def __post_init__(self) -> None:
+        if self.rare not in RARE_CHOICES:
+            raise ConfigError(
+                f"[labels] rare = {self.rare!r} is unknown", hint=f"Use one of: {', '.join(RARE_CHOICES)}."
+            )
+        super().__post_init__()
+        if self.min_class_samples < 1:
+            raise ConfigError(f"[labels] min_class_samples must be at least 1, received {self.min_class_samples}")
         if self.classes is not None and len(set(self.classes)) != len(self.classes):
             raise ConfigError(f"[labels] classes lists a class twice: {list(self.classes)!r}")
 
@@ -568,49 +585,70 @@ def _resolution_m(info) -> float:
 
 
 # --------------------------------------------------------------------------------------------- the task
-class ClassesTask:
-    """Your own labels: a class column of any vector file (settings section ``[labels]``)."""
+class ChipTask:
+    """Shared part of the tasks whose samples are chips centred on the labels of a vector file (``[labels]``).
 
-    name = "classes"
-    title = "Your own classes (any vector labels)"
-    target_kind = "categorical"
+    A subclass sets the :class:`~tlgeo.tasks.base.Task` attributes and implements ``config(settings)`` (its settings
+    dataclass) and ``chips(taskdir, settings, labels_file=None)`` → ``(chips, targets, report, vectors, size,
+    ordered, summary)``.
+    """
+
     section = "labels"
+    name: str
 
-    def label_settings(self, settings: TaskSettings) -> ClassLabelConfig:
+    def config(self, settings: TaskSettings) -> Any:
+        raise NotImplementedError
+
+    def chips(self, taskdir: Path, settings: TaskSettings, labels_file: Path | None = None) -> tuple:
+        raise NotImplementedError
+
+    def label_settings(self, settings: TaskSettings) -> Any:
         """The ``[labels]`` settings."""
-        return class_config(settings)
+        return self.config(settings)
 
     def find_labels(self, taskdir: Path) -> list[Path]:
         """The labels file of a task folder."""
         settings = load_settings(taskdir, task=self.name)
-        return [find_label_file(Path(taskdir), class_config(settings))]
+        return [find_label_file(Path(taskdir), self.config(settings))]
 
     def load(self, taskdir: Path, settings: TaskSettings) -> TaskData:
         """Chips centred on every label; ``tiles.size`` in the returned settings is the chip edge in pixels."""
         from tlgeo.taskdata import TaskData
 
-        cfg = class_config(settings)
-        chips, classes, report, vectors, size, (target,) = class_chips(taskdir, settings)
+        chips, targets, report, vectors, size, ordered, _ = self.chips(taskdir, settings)
         if size != settings.tiles.size:
             settings = dataclasses.replace(settings, tiles=dataclasses.replace(settings.tiles, size=size, stride=None))
         return TaskData(
             task=self.name,
             settings=settings,
             tiles=chips,
-            targets={target: classes},
+            targets=targets,
             report=report,
             vectors=vectors,
-            ordered={target: bool(cfg.ordered)},
+            ordered=ordered,
         )
 
     def run_labels(self, args: Any) -> int:
-        """``tlgeo labels classes``: labels file + imagery → chip index GeoJSON (checked before writing)."""
+        """``tlgeo labels <task>``: labels file + imagery → chip index GeoJSON (checked before writing)."""
+        return run_chip_labels(args, self.name, self.chips)
 
-        def chips(taskdir: Path, settings: TaskSettings, labels_file: Path) -> tuple:
-            chips, classes, report, _, size, (target,) = class_chips(taskdir, settings, labels_file=labels_file)
-            return chips, report, size, f"{len(classes)} classes in {target!r}"
 
-        return run_chip_labels(args, self.name, chips)
+class ClassesTask(ChipTask):
+    """Your own labels: a class column of any vector file (settings section ``[labels]``)."""
+
+    name = "classes"
+    title = "Your own classes (any vector labels)"
+    target_kind = "categorical"
+
+    def config(self, settings: TaskSettings) -> ClassLabelConfig:
+        """The ``[labels]`` settings as :class:`ClassLabelConfig`."""
+        return class_config(settings)
+
+    def chips(self, taskdir: Path, settings: TaskSettings, labels_file: Path | None = None) -> tuple:
+        """Chips with the class column (see :class:`ChipTask`)."""
+        chips, classes, report, vectors, size, (target,) = class_chips(taskdir, settings, labels_file=labels_file)
+        ordered = {target: bool(class_config(settings).ordered)}
+        return chips, {target: classes}, report, vectors, size, ordered, f"{len(classes)} classes in {target!r}"
 
 
 def chip_flags(column_help: str, *extra: Flag) -> tuple[Flag, ...]:
@@ -647,7 +685,7 @@ ClassesTask.labels_flags = chip_flags(
 
 def run_chip_labels(args: Any, task: str, chips_of: Any) -> int:
     """``tlgeo labels <task>`` of a chip task: the ``[labels]`` settings of ``--data`` with the flags given applied,
-    chips via ``chips_of(taskdir, settings, labels_file) → (chips, report, size, summary)``, one GeoJSON written."""
+    chips via ``chips_of`` (:meth:`ChipTask.chips`), one GeoJSON written."""
     from tlgeo.export import write_geojson
     from tlgeo.inputs import check_imagery_folder
     from tlgeo.labels._common import plural
@@ -667,7 +705,7 @@ def run_chip_labels(args: Any, task: str, chips_of: Any) -> int:
     if args.chip_size is not None:
         tiles = dataclasses.replace(tiles, size=args.chip_size)
     settings = dataclasses.replace(settings, labels=table, tiles=tiles)
-    chips, report, size, summary = chips_of(args.data, settings, args.labels)
+    chips, _, report, _, size, _, summary = chips_of(args.data, settings, args.labels)
     for line in report:
         print(line)
     write_geojson(chips, out, overwrite=args.overwrite)

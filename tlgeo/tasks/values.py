@@ -21,59 +21,28 @@ infinite values, fewer than 2 usable labels or a constant column. Empty values a
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tlgeo._utils import from_dict
-from tlgeo.config import TaskSettings, load_settings
-from tlgeo.errors import ConfigError, LabelError
+from tlgeo.config import TaskSettings
+from tlgeo.errors import LabelError
 from tlgeo.flags import Flag
-from tlgeo.tasks.classes import POLYGON_CHIPS, chip_flags, find_label_file, label_chips, run_chip_labels
+from tlgeo.tasks.classes import POLYGON_CHIPS, ChipLabelConfig, ChipTask, chip_flags, label_chips
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
-    from tlgeo.taskdata import TaskData
-
 
 @dataclass(frozen=True)
-class ValueLabelConfig:
-    """The ``[labels]`` section of a ``values`` task.
+class ValueLabelConfig(ChipLabelConfig):
+    """The ``[labels]`` section of a ``values`` task: the fields of :class:`~tlgeo.tasks.classes.ChipLabelConfig`,
+    with ``column`` the numeric column."""
 
-    Attributes:
-        file: Labels file, relative to the task folder (default: the first of ``labels.gpkg``, … there).
-        column: Numeric column.
-        chip_m: Chip edge in metres instead of ``[tiles] size`` in pixels.
-        polygon_chips: ``"representative"`` (one chip per polygon) or ``"grid"`` (a chip at every grid point inside).
-        grid_spacing_m: Grid step for ``polygon_chips = "grid"``.
-        crs: CRS of ``x``/``y`` columns in a CSV.
-        id_column: Column identifying each label (default: its row number).
-    """
-
-    file: str | None = None
     column: str = "value"
-    chip_m: float | None = None
-    polygon_chips: str = "representative"
-    grid_spacing_m: float | None = None
-    crs: str | None = None
-    id_column: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.polygon_chips not in POLYGON_CHIPS:
-            raise ConfigError(
-                f"[labels] polygon_chips = {self.polygon_chips!r} is unknown",
-                hint=f"Use one of: {', '.join(POLYGON_CHIPS)}.",
-            )
-        for name in ("chip_m", "grid_spacing_m"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ConfigError(f"[labels] {name} must be > 0 metres, received {value!r}")
-        if not str(self.column).strip():
-            raise ConfigError("[labels] column is empty", hint="Name the numeric column, e.g. column = 'share'.")
 
 
 def value_config(settings: TaskSettings) -> ValueLabelConfig:
@@ -150,51 +119,23 @@ def value_chips(
     return chips, target, report, vectors, size
 
 
-class ValuesTask:
+class ValuesTask(ChipTask):
     """Your own numbers: a numeric column of any vector file → regression (settings section ``[labels]``)."""
 
     name = "values"
     title = "Your own values (regression on any vector labels)"
     target_kind = "continuous"
-    section = "labels"
-
-    def label_settings(self, settings: TaskSettings) -> ValueLabelConfig:
-        """The ``[labels]`` settings."""
-        return value_config(settings)
-
-    def find_labels(self, taskdir: Path) -> list[Path]:
-        """The labels file of a task folder."""
-        settings = load_settings(taskdir, task=self.name)
-        return [find_label_file(Path(taskdir), value_config(settings))]
-
-    def load(self, taskdir: Path, settings: TaskSettings) -> TaskData:
-        """Chips centred on every label with a float target (an empty class list marks it continuous)."""
-        from tlgeo.taskdata import TaskData
-
-        chips, target, report, vectors, size = value_chips(taskdir, settings)
-        if size != settings.tiles.size:
-            settings = dataclasses.replace(settings, tiles=dataclasses.replace(settings.tiles, size=size, stride=None))
-        return TaskData(
-            task=self.name,
-            settings=settings,
-            tiles=chips,
-            targets={target: []},
-            report=report,
-            vectors=vectors,
-            ordered={target: True},
-        )
-
     labels_help = "any labels file with a numeric column → chips for regression"
     labels_flags = chip_flags(
         "numeric column",
         Flag("--polygon-chips", f"default {ValueLabelConfig().polygon_chips}", choices=POLYGON_CHIPS),
     )
 
-    def run_labels(self, args: Any) -> int:
-        """``tlgeo labels values``: labels file + imagery → chip index GeoJSON (checked before writing)."""
+    def config(self, settings: TaskSettings) -> ValueLabelConfig:
+        """The ``[labels]`` settings as :class:`ValueLabelConfig`."""
+        return value_config(settings)
 
-        def chips(taskdir: Path, settings: TaskSettings, labels_file: Path) -> tuple:
-            chips, target, report, _, size = value_chips(taskdir, settings, labels_file=labels_file)
-            return chips, report, size, f"values in {target!r}"
-
-        return run_chip_labels(args, self.name, chips)
+    def chips(self, taskdir: Path, settings: TaskSettings, labels_file: Path | None = None) -> tuple:
+        """Chips with a float target (an empty class list marks it continuous; see :class:`ChipTask`)."""
+        chips, target, report, vectors, size = value_chips(taskdir, settings, labels_file=labels_file)
+        return chips, {target: []}, report, vectors, size, {target: True}, f"values in {target!r}"
