@@ -22,7 +22,7 @@ from tlgeo.cli import main
 from tlgeo.config import BandConfig, TaskSettings, TileConfig
 from tlgeo.errors import ConfigError, DataFileError, LabelError
 from tlgeo.tasks import load_task
-from tlgeo.tasks.classes import label_points, read_class_labels
+from tlgeo.tasks.chips import label_points, read_class_labels
 from tlgeo.tiles import read_tile
 
 CRS = "EPSG:32736"

@@ -10,7 +10,7 @@ Settings contract (``tlgeo.toml`` of a task folder holding ``imagery/`` and the 
     [tiles]
     size = 16                 # chip edge in pixels, centred on each label
 
-Labels are read and chipped exactly as by the ``classes`` task (:func:`tlgeo.tasks.classes.label_chips`): one chip
+Labels are read and chipped exactly as by the ``classes`` task (:func:`tlgeo.tasks.chips.label_chips`): one chip
 centred on each label. The target column holds floats (``NaN`` = no label). Training standardises the target on the
 training tiles of each fit, trains a linear output with a mean squared error loss, and folds the mean and sd back
 into the output layer, so the saved model predicts in the column's own units (mean and sd saved in the run).
@@ -31,7 +31,7 @@ from tlgeo._utils import from_dict
 from tlgeo.config import TaskSettings
 from tlgeo.errors import LabelError
 from tlgeo.flags import Flag
-from tlgeo.tasks.classes import POLYGON_CHIPS, ChipLabelConfig, ChipTask, chip_flags, label_chips
+from tlgeo.tasks.chips import POLYGON_CHIPS, ChipLabelConfig, ChipTask, chip_flags, label_chips
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ValueLabelConfig(ChipLabelConfig):
-    """The ``[labels]`` section of a ``values`` task: the fields of :class:`~tlgeo.tasks.classes.ChipLabelConfig`,
+    """The ``[labels]`` section of a ``values`` task: the fields of :class:`~tlgeo.tasks.chips.ChipLabelConfig`,
     with ``column`` the numeric column."""
 
     column: str = "value"
