@@ -186,3 +186,43 @@ def test_shared_road_gain_recovers_true_gain_where_median_fails():
     assert any(r.startswith("device B: gain") and "shared" in r for r in rep)
     assert any(r.startswith("device A: gain") and "shared" in r for r in rep)
     assert any(r.startswith("device C: gain") and "median" in r for r in rep)
+
+
+def test_line_cells_in_every_quoting_are_parsed_as_python_literals_or_json():
+    """RoadRunner ``line`` cells: Python quoting (tuples, None, quotes inside strings), strict JSON (null), WKT."""
+    from tlgeo.labels.roads.roadrunner import _parse_lines
+
+    cells = pd.Series(
+        [
+            "{'type': 'LineString', 'coordinates': [[-76.6975, 37.2362], [-76.6974, 37.2360]]}",
+            "{'type': 'LineString', 'coordinates': ((1.0, 2.0), (3.0, 4.0)), 'name': \"O'Hare (Rd) None\"}",
+            '{"type": "LineString", "coordinates": [[1, 2], [3, 4]], "bbox": null}',
+            "LINESTRING (1 2, 3 4)",
+            "{'type': 'Point', 'coordinates': (1, 2)}",  # not a line: left out
+            "{'type': 'LineString', 'coordinates': [[1, 2],",  # cut off
+            "__import__('os')",
+            None,
+        ]
+    )
+    got = _parse_lines(cells)
+    assert got[0].equals(shapely.LineString([(-76.6975, 37.2362), (-76.6974, 37.2360)]))
+    assert [g.wkt if g is not None else None for g in got[1:]] == [
+        "LINESTRING (1 2, 3 4)",
+        "LINESTRING (1 2, 3 4)",
+        "LINESTRING (1 2, 3 4)",
+        None,
+        None,
+        None,
+        None,
+    ]
+
+
+def test_distances_are_wgs84_geodesics():
+    """pyproj.Geod on the WGS84 ellipsoid: one degree of latitude at the equator is 110 574 m (a sphere says 111 195)."""
+    from tlgeo.labels._common import haversine_m, line_lengths_m
+
+    d = haversine_m(np.array([0.0, 60.0]), np.array([36.8, 0.0]), np.array([1.0, 60.0]), np.array([36.8, 1.0]))
+    assert d[0] == pytest.approx(110_574.389, abs=0.01)
+    assert 55_799.0 < d[1] < 55_799.98  # a geodesic is a little shorter than the 60° parallel's arc (sphere: 55 597)
+    lengths = line_lengths_m(np.array([shapely.LineString([(0, 0), (0, 1), (1, 1)]), None], dtype=object))
+    assert lengths[0] == pytest.approx(110_574.389 + 111_302.6, abs=0.5) and np.isnan(lengths[1])
