@@ -289,3 +289,8 @@ def id_list(values: Iterable[object], limit: int = 8) -> str:
     """Up to ``limit`` ids joined by commas, with an ellipsis when there are more."""
     vals = [str(v) for v in values]
     return ", ".join(vals[:limit]) + (" …" if len(vals) > limit else "")
+
+
+def first_file(folder: Path, names: Sequence[str]) -> Path | None:
+    """The first of ``names`` that is a file in ``folder`` (the conventional label file names of a task)."""
+    return next((Path(folder) / n for n in names if (Path(folder) / n).is_file()), None)

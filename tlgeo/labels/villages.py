@@ -37,6 +37,7 @@ from tlgeo.labels._common import (
     check_file,
     check_lat_lon,
     find_columns,
+    first_file,
     fmt_bounds,
     id_list,
     missing_columns_error,
@@ -442,9 +443,9 @@ def find_village_file(taskdir: str | Path) -> Path:
         DataFileError: None of them exists.
     """
     taskdir = Path(taskdir)
-    for name in VILLAGE_FILES:
-        if (taskdir / name).is_file():
-            return taskdir / name
+    found = first_file(taskdir, VILLAGE_FILES)
+    if found is not None:
+        return found
     raise DataFileError(
         f"No village file in {taskdir}",
         hint=f"Add one of: {', '.join(VILLAGE_FILES)} (village_id, lat, lon and indicator columns).",

@@ -411,13 +411,15 @@ def find_label_file(taskdir: Path, cfg: ChipLabelConfig) -> Path:
     Raises:
         DataFileError: The file named does not exist, or there is no labels file.
     """
+    from tlgeo.labels._common import first_file
+
     if cfg.file:
         path = Path(cfg.file)
         path = path if path.is_absolute() else taskdir / path
         return check_file(path, "Labels file")
-    for name in LABEL_FILES:
-        if (taskdir / name).is_file():
-            return taskdir / name
+    found = first_file(taskdir, LABEL_FILES)
+    if found is not None:
+        return found
     raise DataFileError(
         f"No labels file in {taskdir}",
         hint=f"Name it with file = … in [labels] of tlgeo.toml, or add one of: {', '.join(LABEL_FILES)}.",
@@ -478,15 +480,7 @@ class ChipTask:
         chips, targets, report, vectors, size, ordered, _ = self.chips(taskdir, settings)
         if size != settings.tiles.size:
             settings = dataclasses.replace(settings, tiles=dataclasses.replace(settings.tiles, size=size, stride=None))
-        return TaskData(
-            task=self.name,
-            settings=settings,
-            tiles=chips,
-            targets=targets,
-            report=report,
-            vectors=vectors,
-            ordered=ordered,
-        )
+        return TaskData(self.name, settings, chips, targets, report, vectors, ordered=ordered)
 
     def run_labels(self, args: Any) -> int:
         """``tlgeo labels <task>``: labels file + imagery → chip index GeoJSON (checked before writing)."""
