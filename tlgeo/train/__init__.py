@@ -12,6 +12,7 @@ on those features first (phase 1) and then unfreeze backbone stages with a lower
 
 from __future__ import annotations
 
+from tlgeo.config import TrainConfig  # re-exported: `from tlgeo.train import train, TrainConfig`
 from tlgeo.train.auto import resolve_strategy
 from tlgeo.train.callbacks import (
     CPU_INFER_224,
@@ -33,6 +34,7 @@ __all__ = [
     "FoldOutcome",
     "PrintCallback",
     "TrainCallback",
+    "TrainConfig",
     "TrainResult",
     "chip_features_of",
     "compare",
