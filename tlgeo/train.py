@@ -119,12 +119,11 @@ class PrintCallback(TrainCallback):
         )
 
     def on_fold_end(self, fold: int, metrics: dict) -> None:
+        from tlgeo.metrics import shown_metrics
+
         m = metrics["mean"]
-        print(
-            f"  fold {fold}: accuracy={m.get('accuracy', float('nan')):.3f} "
-            f"balanced_accuracy={m.get('balanced_accuracy', float('nan')):.3f} macro_f1={m.get('macro_f1', float('nan')):.3f}",
-            flush=True,
-        )
+        shown = [k for k in shown_metrics(m) if k != "within_one"] or ["accuracy", "balanced_accuracy", "macro_f1"]
+        print(f"  fold {fold}: " + " ".join(f"{k}={m.get(k, float('nan')):.3f}" for k in shown), flush=True)
 
 
 class _Progress:
@@ -524,7 +523,8 @@ def _fit(
             stage = _feature_stage(config, tm.info)
             feats = _features(exp, tm, config, stage, progress)
             if strategy == "features_linear":
-                callback.on_stage(f"fold {fold}: fitting {config.classifier} on {feats.shape[1]}-d features")
+                head = "ridge" if len(stats) == len(exp.targets.names) else config.classifier
+                callback.on_stage(f"fold {fold}: fitting {head} on {feats.shape[1]}-d features")
                 fit_linear_head(tm, feats[train_idx], tr_t.y, config.classifier, seed)
             else:
                 _train_head(
@@ -1006,6 +1006,9 @@ def train(
     timings["prepare_s"] = time.perf_counter() - t0
     if exp.channels != 3:  # save the rule actually used
         config = replace(config, first_conv=_first_conv(exp, config))
+    from tlgeo.advisor import for_targets
+
+    config = for_targets(config, exp.targets.classes, callback.on_stage)  # metric by task; numbers: no weighting
     config, rec = resolve_strategy(exp, config, callback=callback)
     from tlgeo.devices import device_report
 
@@ -1088,16 +1091,22 @@ def train(
 
 
 def _calibration(exp: Experiment, outcomes: Sequence[FoldOutcome]) -> dict[str, dict[str, float]]:
-    """Temperature per target fitted on the out-of-fold probabilities, with the ECE before and after."""
-    from tlgeo.calibration import calibrate_targets
+    """Temperature per target fitted on the out-of-fold probabilities, with the ECE before and after.
+
+    A continuous target has no class probabilities to calibrate: its entry says it was skipped (no temperature).
+    """
+    from tlgeo.calibration import SKIPPED_REGRESSION, calibrate_targets
 
     probs, ys = {}, {}
+    skipped = {t: {"skipped": SKIPPED_REGRESSION} for t in exp.targets.names if exp.targets.is_continuous(t)}
     for t, classes in exp.targets.classes.items():
+        if t in skipped:
+            continue
         p = np.full((len(exp.tiles), len(classes)), np.nan)
         for o in outcomes:
             p[o.test_idx] = o.probs[t]
         probs[t], ys[t] = p, np.asarray(exp.targets.y[t])
-    return calibrate_targets(probs, ys)
+    return {**calibrate_targets(probs, ys), **skipped}
 
 
 def _oof_frame(exp: Experiment, outcomes: Sequence[FoldOutcome]) -> pd.DataFrame:

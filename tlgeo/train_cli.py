@@ -97,13 +97,13 @@ def add_train_arguments(p: argparse.ArgumentParser, *, compare: bool) -> None:
         "--class-weights",
         choices=["none", "balanced", "sqrt"],
         default=d.class_weights,
-        help=f"class weighting of the loss (default {d.class_weights}; auto chooses it by --metric)",
+        help=f"class weighting of the loss (default {d.class_weights}; auto chooses it by --metric; numbers: none)",
     )
     p.add_argument(
         "--metric",
         choices=["balanced_accuracy", "accuracy", "macro_f1", "r2"],
         default=d.metric,
-        help=f"the metric --strategy auto optimises (default {d.metric})",
+        help="the metric --strategy auto optimises (default: r2 when the targets are numbers, else balanced_accuracy)",
     )
     p.add_argument(
         "--budget-s",
@@ -141,7 +141,7 @@ def config_from_args(args: argparse.Namespace, *, strategy: str | None = None) -
         mixed_precision=args.mixed_precision,
         first_conv=getattr(args, "first_conv", "auto"),
         class_weights=getattr(args, "class_weights", "balanced"),
-        metric=getattr(args, "metric", "balanced_accuracy"),
+        metric=getattr(args, "metric", None),
         budget_s=getattr(args, "budget_s", 300.0),
     )
 
