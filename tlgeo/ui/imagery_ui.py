@@ -272,7 +272,10 @@ def predict_inspect_ui(event, fig: go.Figure, ctx, run: Run, result, target: str
         return
     prefix = f"{target}_" if len(result.targets) > 1 else ""
     probs = {c: row.iloc[0].get(f"{prefix}prob_{c}") for c in result.targets[target]}
-    label = str(row.iloc[0].get(label_column(result.targets, target), ""))
+    if result.targets[target]:
+        label = str(row.iloc[0].get(label_column(result.targets, target), ""))
+    else:  # a continuous target: its predicted value
+        label = f"{float(row.iloc[0].get(label_column(result.targets, target, 'value'), np.nan)):.4g}"
     tiles = None
     source = str(row.iloc[0].get("source", ""))
     uploaded = [p for p in scenes if Path(p).stem == source or Path(p).name == source]
