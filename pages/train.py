@@ -10,7 +10,10 @@ ctx = widgets.context()
 st.title("Train")
 data = widgets.load_data_ui(ctx)
 n_labelled = len(data.labelled())
-counts = ", ".join(f"{c} {n}" for per in data.class_counts().values() for c, n in per.items())
+counts = ", ".join(
+    f"{t}: numbers" if not data.targets[t] else ", ".join(f"{c} {n}" for c, n in per.items())
+    for t, per in data.class_counts().items()
+)
 st.caption(f"{widgets.TASK_NAMES[ctx.task]}: {n_labelled:,} labelled tiles ({counts}) · device: **{ctx.device}**")
 
 rec = widgets.advisor_ui(ctx, data)

@@ -185,3 +185,38 @@ def test_compare_page_with_values_strategies(values_env):
     assert table["r2"].str.contains("±").all() and table["mae"].str.contains("±").all()
     assert "accuracy" not in table.columns
     assert any("scores best" in i.value and "r2" in i.value for i in at.info)
+
+
+def test_values_map_clicks_read_the_tile_and_value_layer_is_continuous(tmp_path):
+    from rasterio.transform import from_origin
+    from shapely.geometry import box
+
+    from tests.conftest import write_geotiff
+    from tlgeo.ui import imagery_ui
+    from tlgeo.viz_values import value_layer, values_map
+
+    tiles = gpd.GeoDataFrame(
+        {"tile_id": ["a", "b", "c"], "value": [1.5, np.nan, 7.0]},
+        geometry=[box(500000 + 100 * i, 4500000, 500100 + 100 * i, 4500100) for i in range(3)],
+        crs="EPSG:32618",
+    )
+    fig = values_map(tiles, "value", hover=["tile_id"], colorbar_title="share")
+    trace = fig.data[0]
+    assert list(trace.z) == [1.5, 7.0] and (trace.zmin, trace.zmax) == (1.5, 7.0)  # the tile without a value left out
+    event = {"selection": {"points": [{"curve_number": 0, "point_index": 1}]}}
+    assert imagery_ui.selected_tile(event, fig) == "c"  # a click names the tile, not its value
+    band = np.array([[-1, 0.0, 5.0, 10.0]], dtype="float32").repeat(4, axis=0)
+    tif = write_geotiff(tmp_path / "pred.tif", band, crs="EPSG:32618", transform=from_origin(500000, 4500400, 100, 100))
+    with rasterio.open(tif, "r+") as ds:
+        ds.nodata = -1
+        ds.set_band_description(1, "value")
+    layer, (lo, hi) = value_layer(tif)
+    assert (lo, hi) == (0.0, 10.0) and layer["sourcetype"] == "image"
+    from PIL import Image
+
+    png = Image.open(io.BytesIO(base64.b64decode(layer["source"].split(",", 1)[1]))).convert("RGBA")
+    rgba = np.asarray(png)[0]
+    assert rgba[0, 3] == 0 and (rgba[1:, 3] == 255).all()  # nodata transparent
+    assert len({tuple(p[:3]) for p in rgba[1:]}) == 3  # three values, three colours along the scale
+    with pytest.raises(Exception, match="no band 'share_value'"):
+        value_layer(tif, target="share")

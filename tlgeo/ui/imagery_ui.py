@@ -140,7 +140,8 @@ def inspect_ui(tile_id: str, tiles, run: Run | None, *, label: str | None = None
     if run is not None:
         with ui_errors("computing Grad-CAM", stop=False):
             target = next(iter(run.targets)) if len(run.targets) == 1 else None
-            c3.image(heat_maps(run, [row], target)[0], caption="Grad-CAM of the predicted class", width=220)
+            what = "value" if not run.targets[target or next(iter(run.targets))] else "class"
+            c3.image(heat_maps(run, [row], target)[0], caption=f"Grad-CAM of the predicted {what}", width=220)
 
 
 def hard_examples_ui(ctx, run: Run, target: str, tiles, n: int = 8) -> None:
