@@ -111,10 +111,14 @@ class PrintCallback(TrainCallback):
 
     def on_epoch_end(self, record: dict) -> None:
         val = record.get("val_loss")
-        vtxt = f" val_loss={val:.3f} val_acc={record.get('val_accuracy', float('nan')):.3f}" if val is not None else ""
+        # regression records hold losses only (accuracy absent or NaN)
+        has_acc = any(np.isfinite(record.get(k, np.nan)) for k in ("accuracy", "val_accuracy"))
+        vacc = f" val_acc={record.get('val_accuracy', float('nan')):.3f}" if has_acc else ""
+        vtxt = f" val_loss={val:.3f}{vacc}" if val is not None else ""
+        acc = f" acc={record.get('accuracy', float('nan')):.3f}" if has_acc else ""
         print(
-            f"  fold {record['fold']} {record['phase']:<9} epoch {record['epoch']:>2}: loss={record['loss']:.3f} "
-            f"acc={record.get('accuracy', float('nan')):.3f}{vtxt}",
+            f"  fold {record['fold']} {record['phase']:<9} epoch {record['epoch']:>2}: loss={record['loss']:.3f}"
+            f"{acc}{vtxt}",
             flush=True,
         )
 
