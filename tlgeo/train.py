@@ -1155,6 +1155,9 @@ def compare(
     if len(set(strategies)) != len(strategies):
         raise TrainingError(f"Strategies repeat: {', '.join(strategies)}", hint="Name each strategy once.")
     exp = prepare_experiment(data, config, callback=callback)
+    from tlgeo.advisor import for_targets
+
+    config = for_targets(config, exp.targets.classes, callback.on_stage)  # said once, not per strategy
     results = {}
     for s in strategies:
         callback.on_stage(f"=== {s} ===")
