@@ -15,8 +15,9 @@ for accuracy.
 
 Regression (task ``values``; every target continuous): the metric is R² (the default; a class metric is refused),
 the probes are ridge regressions on the same pooled features and the ``chip_stats`` regressor, and class weighting is
-``none`` (numbers have no classes to weight: a class-weighting setting is ignored with a report line). This module never imports keras: the forward pass and the fine-tuning trial are handed in by
-:mod:`tlgeo.train`.
+``none`` (numbers have no classes to weight: a class-weighting setting is ignored with a report line).
+
+This module never imports keras: the forward pass and the fine-tuning trial are handed in by :mod:`tlgeo.train`.
 """
 
 from __future__ import annotations
