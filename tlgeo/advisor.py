@@ -25,10 +25,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tlgeo.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tlgeo.config import TrainConfig
 
 #: Class weighting ``auto`` uses for each metric it optimises.
 WEIGHTING_BY_METRIC = {"balanced_accuracy": "balanced", "macro_f1": "sqrt", "accuracy": "none", "r2": "none"}
@@ -110,7 +114,9 @@ def resolve_metric(metric: str | None, classes: Mapping[str, list]) -> str:
     return metric
 
 
-def for_targets(config, classes: Mapping[str, list], say: Callable[[str], None] | None = None):
+def for_targets(
+    config: TrainConfig, classes: Mapping[str, list], say: Callable[[str], None] | None = None
+) -> TrainConfig:
     """``config`` with its metric resolved (:func:`resolve_metric`) and, when every target is continuous, class
     weighting ``none`` (numbers have no classes to weight; another setting is ignored with a line to ``say``).
 
