@@ -50,7 +50,9 @@ if done and (done["task"], done["source"]) == (ctx.task, ctx.source):
         metric = (
             st.segmented_control(
                 "Curve",
-                ["val_loss", "val_accuracy", "loss", "accuracy"],
+                ["val_loss", "loss"]
+                if done["kind"] == "continuous"
+                else ["val_loss", "val_accuracy", "loss", "accuracy"],
                 default="val_loss",
                 key="compare_curve_metric",
             )

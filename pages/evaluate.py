@@ -1,4 +1,5 @@
-"""Evaluate: the active run's cross-validated metrics, confusion matrix, per-class table, folds and errors maps."""
+"""Evaluate: the active run's cross-validated metrics, confusion matrix, per-class table, folds and errors maps
+(a numeric target: metrics per fold, predicted vs observed, maps on a continuous scale)."""
 
 from pathlib import Path
 
@@ -6,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from tlgeo import viz
-from tlgeo.ui import cache, imagery_ui, widgets
+from tlgeo.ui import cache, imagery_ui, values_ui, widgets
 from tlgeo.ui.errors import ui_errors
 
 ctx = widgets.context()
@@ -18,10 +19,10 @@ st.caption(
     "out, so neighbouring tiles never leak between training and test (spatial blocks)."
 )
 
-if widgets.run_kind(run) == "continuous":  # regression: the metrics above (R², MAE, RMSE, Spearman) per run
-    st.info("A regression run: its cross-validated R², MAE, RMSE and Spearman are above; no confusion matrix.")
-    st.stop()
 target = widgets.run_target_ui(run, "evaluate_target")
+if not run.targets[target]:  # a number (regression): metrics per fold, predicted vs observed, continuous maps
+    values_ui.evaluate_values_ui(ctx, run, target)
+    st.stop()
 with ui_errors("reading the run's predictions"):
     metrics, tiles = cache.evaluation(run, target)
 classes = run.targets[target]

@@ -10,11 +10,14 @@ ctx = widgets.context()
 st.title("Train")
 data = widgets.load_data_ui(ctx)
 n_labelled = len(data.labelled())
-counts = ", ".join(f"{c} {n}" for per in data.class_counts().values() for c, n in per.items())
+counts = ", ".join(
+    f"{t}: numbers" if not data.targets[t] else ", ".join(f"{c} {n}" for c, n in per.items())
+    for t, per in data.class_counts().items()
+)
 st.caption(f"{widgets.TASK_NAMES[ctx.task]}: {n_labelled:,} labelled tiles ({counts}) · device: **{ctx.device}**")
 
 rec = widgets.advisor_ui(ctx, data)
-config = widgets.train_form_ui(rec)
+config = widgets.train_form_ui(rec, widgets.data_kind(data))
 with st.expander("Backbones: offline weights, input size, parameters"):
     if st.toggle("Show details (builds each backbone once to count parameters)", key="train_backbone_details"):
         with ui_errors("listing backbones", stop=False):

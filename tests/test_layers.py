@@ -15,7 +15,8 @@ HEAVY = ("keras", "tensorflow", "streamlit")
 
 
 @pytest.mark.parametrize(
-    "module", ["tlgeo.labels", "tlgeo.labels.roads", "tlgeo.labels.villages", "tlgeo.splits", "tlgeo.viz"]
+    "module",
+    ["tlgeo.labels", "tlgeo.labels.roads", "tlgeo.labels.villages", "tlgeo.splits", "tlgeo.viz", "tlgeo.viz.values"],
 )
 def test_light_modules_import_no_framework(module):
     code = f"import sys, {module}; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"

@@ -11,8 +11,13 @@
    "transfer from ImageNet does not help on this data".
 
 Class weighting follows the metric optimised: ``balanced`` for balanced accuracy, ``sqrt`` for macro F1, ``none``
-for accuracy. This module never imports keras: the forward pass and the fine-tuning trial are handed in by
-:mod:`tlgeo.train`.
+for accuracy.
+
+Regression (task ``values``; every target continuous): the metric is R² (the default; a class metric is refused),
+the probes are ridge regressions on the same pooled features and the ``chip_stats`` regressor, and class weighting is
+``none`` (numbers have no classes to weight: a class-weighting setting is ignored with a report line).
+
+This module never imports keras: the forward pass and the fine-tuning trial are handed in by :mod:`tlgeo.train`.
 """
 
 from __future__ import annotations
@@ -20,13 +25,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tlgeo.errors import ConfigError
 
+if TYPE_CHECKING:
+    from tlgeo.config import TrainConfig
+
 #: Class weighting ``auto`` uses for each metric it optimises.
 WEIGHTING_BY_METRIC = {"balanced_accuracy": "balanced", "macro_f1": "sqrt", "accuracy": "none", "r2": "none"}
+#: Penalties the ridge probe of a continuous target chooses from (leave-one-out, on standardised features).
+RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-2, 4, 13))
 
 
 @dataclass
@@ -73,12 +84,63 @@ def probe_depths(stages: tuple[str, ...], default_mid: str) -> tuple[str, str]:
     return early, mid
 
 
+#: The metric ``auto`` optimises when none is given: R² when every target is a number, else balanced accuracy.
+DEFAULT_METRIC = {"continuous": "r2", "classes": "balanced_accuracy"}
+
+
+def resolve_metric(metric: str | None, classes: Mapping[str, list]) -> str:
+    """The metric to optimise for targets ``classes`` (target → class names, ``[]`` = continuous).
+
+    ``None`` is the default: ``r2`` when every target is continuous, else ``balanced_accuracy``.
+
+    Raises:
+        ConfigError: ``r2`` without a continuous target, or a class metric when every target is continuous.
+    """
+    continuous = [t for t, c in classes.items() if not c]
+    if metric is None:
+        return DEFAULT_METRIC["continuous" if classes and len(continuous) == len(classes) else "classes"]
+    if metric == "r2" and not continuous:
+        raise ConfigError(
+            "--metric r2 is for continuous targets, but this task predicts classes",
+            hint="Use --metric balanced_accuracy, accuracy or macro_f1.",
+        )
+    if metric != "r2" and classes and len(continuous) == len(classes):
+        raise ConfigError(
+            f"--metric {metric} is for classes, but this task predicts numbers ({', '.join(continuous)})",
+            hint="Use --metric r2 (the default for numeric targets), or leave --metric out.",
+        )
+    return metric
+
+
+def for_targets(
+    config: TrainConfig, classes: Mapping[str, list], say: Callable[[str], None] | None = None
+) -> TrainConfig:
+    """``config`` with its metric resolved (:func:`resolve_metric`) and, when every target is continuous, class
+    weighting ``none`` (numbers have no classes to weight; another setting is ignored with a line to ``say``).
+
+    Raises:
+        ConfigError: A metric that does not fit the targets.
+    """
+    from dataclasses import replace
+
+    metric = resolve_metric(config.metric, classes)
+    weights = config.class_weights
+    if classes and all(not c for c in classes.values()) and weights != "none":
+        if say is not None:
+            say(f"Class weighting: none — the targets are numbers, so class_weights={weights!r} does not apply")
+        weights = "none"
+    return replace(config, metric=metric, class_weights=weights)
+
+
 def fold_metric(exp, probs: Mapping[str, np.ndarray], test_idx: np.ndarray, metric: str) -> float:
-    """The metric (mean over targets) of probabilities for the tiles ``test_idx``."""
-    from tlgeo.metrics import classification_metrics, combine_targets
+    """The metric (mean over targets) of probabilities (values, for a continuous target) for the tiles
+    ``test_idx``."""
+    from tlgeo.metrics import classification_metrics, combine_targets, regression_metrics
 
     per_target = {
-        t: classification_metrics(
+        t: regression_metrics(exp.targets.y[t][test_idx], probs[t])
+        if exp.targets.is_continuous(t)
+        else classification_metrics(
             exp.targets.y[t][test_idx], probs[t], exp.targets.classes[t], ordered=exp.data.is_ordered(t)
         )
         for t in exp.targets.names
@@ -89,8 +151,9 @@ def fold_metric(exp, probs: Mapping[str, np.ndarray], test_idx: np.ndarray, metr
 def linear_probs(
     x_tr: np.ndarray, targets_tr, x_te: np.ndarray, weighting: str, seed: int = 0
 ) -> dict[str, np.ndarray]:
-    """Logistic regression per target on standardised features → test probabilities (absent classes 0)."""
-    from sklearn.linear_model import LogisticRegression
+    """Logistic regression per target on standardised features → test probabilities (absent classes 0); a
+    continuous target gets a ridge regression (penalty by leave-one-out) → (N, 1) test values."""
+    from sklearn.linear_model import LogisticRegression, RidgeCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
@@ -98,6 +161,16 @@ def linear_probs(
     weights = targets_tr.sample_weights(weighting)
     out = {}
     for t, y in targets_tr.y.items():
+        if targets_tr.is_continuous(t):
+            mask = np.isfinite(y)
+            values = np.full((len(x_te), 1), float(np.mean(y[mask])) if mask.any() else 0.0)
+            if mask.sum() >= 2:
+                est = make_pipeline(StandardScaler(), RidgeCV(alphas=RIDGE_ALPHAS))
+                with threadpool_limits(1):
+                    est.fit(x_tr[mask], y[mask])
+                    values[:, 0] = est.predict(x_te)
+            out[t] = values
+            continue
         mask = y >= 0
         probs = np.zeros((len(x_te), len(targets_tr.classes[t])))
         present = np.unique(y[mask])
@@ -149,18 +222,14 @@ def advise(
         ``(strategy, truncate_stage, class_weights, Recommendation)``.
 
     Raises:
-        ConfigError: ``metric="r2"`` on a task with classes.
+        ConfigError: A metric that does not fit the targets (:func:`resolve_metric`).
     """
     from tlgeo.transfer import Recommendation
 
-    metric, budget = config.metric, float(config.budget_s)
-    if metric == "r2":
-        raise ConfigError(
-            "--metric r2 is for continuous targets, but this task predicts classes",
-            hint="Use --metric balanced_accuracy, accuracy or macro_f1.",
-        )
+    metric, budget = resolve_metric(config.metric, exp.targets.classes), float(config.budget_s)
+    regression = all(exp.targets.is_continuous(t) for t in exp.targets.names)
     say = callback.on_stage if callback is not None else (lambda _m: None)
-    weighting = WEIGHTING_BY_METRIC[metric]
+    weighting = "none" if regression else WEIGHTING_BY_METRIC[metric]
     start = time.perf_counter()
     splits = [exp.folds.train_test(k) for k in range(config.folds)]
     probes: list[Probe] = []
@@ -183,7 +252,8 @@ def advise(
     # 2. linear heads on three depths, one forward pass
     deep: list[Probe] = []
     early, mid = probe_depths(stages, default_mid) if stages and default_mid else (None, None)
-    names = [(f"linear@{early}", early), (f"linear@{mid}", mid), ("linear@last", None)]
+    head = "ridge" if regression else "linear"  # the probe's model: ridge regression for numbers
+    names = [(f"{head}@{early}", early), (f"{head}@{mid}", mid), (f"{head}@last", None)]
     remaining = budget - (time.perf_counter() - start)
     if deep_features is None or early is None:
         for label, stage in names:
@@ -243,7 +313,9 @@ def advise(
             )
             small = rarest < small_threshold
             remaining = budget - (time.perf_counter() - start)
-            size = f"{rarest} tiles in the rarest class ({'small' if small else 'large'} data)"
+            size = f"{rarest} {'labelled tiles' if regression else 'tiles in the rarest class'} " + (
+                f"({'small' if small else 'large'} data)"
+            )
             if best.mean >= 0.99:
                 why += " The probe is already at the ceiling, so fine-tuning has nothing to add."
             elif finetune_trial is not None and finetune_cost_s <= remaining:

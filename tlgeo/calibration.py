@@ -14,6 +14,8 @@ import pandas as pd
 
 #: Bins of the reliability diagram and the ECE (equal-width confidence bins).
 N_BINS = 10
+#: Why a continuous (regression) target has no calibration entry but this note (metrics.json ``calibration``).
+SKIPPED_REGRESSION = "regression target: calibration (temperature scaling) applies to class probabilities only"
 #: Search range of the temperature.
 T_RANGE = (0.05, 20.0)
 

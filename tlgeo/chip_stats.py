@@ -5,7 +5,9 @@ size) becomes one row of numbers: per band the mean, sd and the 10/25/50/75/90th
 (pixels that are 0 in every band are nodata, as :mod:`tlgeo.tiles` fills them), the valid share, and where band
 roles are known (``[tiles.bands] names``) the mean and sd of NDVI (nir, red) and NDWI (green, nir). A scikit-learn
 ``HistGradientBoostingClassifier`` per target learns from them (labels −1 masked per target, so a village task fits
-one model per indicator). Models are saved with ``skops`` and loaded only when every type in the file is one tlgeo
+one model per indicator); a continuous target (task ``values``, continuous village fractions: an empty class list)
+gets a ``HistGradientBoostingRegressor`` on its labelled rows (``NaN`` masked) and predicts one value per chip, in
+the target's own units. Models are saved with ``skops`` and loaded only when every type in the file is one tlgeo
 trusts: a run folder never executes code.
 
 No Keras here: the baseline trains and predicts without TensorFlow.
@@ -128,7 +130,7 @@ def _one_thread():
 def make_estimator(kind: str = "classes", seed: int = 0):
     """The scikit-learn model for one target: gradient boosting, small-data settings.
 
-    ``kind`` is ``"classes"`` (a classifier) or ``"values"`` (a regressor, the hook for continuous targets).
+    ``kind`` is ``"classes"`` (a classifier) or ``"values"`` (a regressor, for continuous targets).
     """
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
@@ -145,13 +147,13 @@ def make_estimator(kind: str = "classes", seed: int = 0):
 
 
 class ChipStatsModel:
-    """Image (0–255, run input size) → ``{target: class probabilities}`` through chip statistics.
+    """Image (0–255, run input size) → ``{target: class probabilities or (N, 1) values}`` through chip statistics.
 
     It offers what a :class:`~tlgeo.predict.Predictor` needs from a model: ``input_shape`` and
     :meth:`predict_images`.
 
     Args:
-        targets: Target → class names.
+        targets: Target → class names (``[]``: a continuous target, fitted with a regressor).
         img_size: Input edge in pixels.
         channels: Input channels.
         band_names: One name per channel, or ``None``.
@@ -180,15 +182,34 @@ class ChipStatsModel:
         """(None, img_size, img_size, channels), like a Keras model's."""
         return (None, self.img_size, self.img_size, self.channels)
 
+    def is_continuous(self, target: str) -> bool:
+        """Whether ``target`` is a regression target (an empty class list)."""
+        return not self.targets[target]
+
     def fit(
         self, features: np.ndarray, y: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray], seed: int = 0
     ) -> ChipStatsModel:
-        """Fit one estimator per target on the rows labelled for it (label ≥ 0).
+        """Fit one estimator per target on the rows labelled for it (class ≥ 0, or a finite value).
 
         Raises:
-            TrainingError: A target's training rows hold fewer than 2 classes.
+            TrainingError: A class target's training rows hold fewer than 2 classes, or a continuous target's fewer
+                than 2 labelled rows.
         """
         for t, labels in y.items():
+            w = np.asarray(weights[t])
+            if self.is_continuous(t):
+                mask = np.isfinite(labels)
+                if mask.sum() < 2:
+                    raise TrainingError(
+                        f"chip_stats: the training tiles of target {t!r} hold {int(mask.sum())} value(s) in this "
+                        "fold; a regressor needs at least 2",
+                        hint="Use fewer --folds or a larger --block-size.",
+                    )
+                est = make_estimator("values", seed)
+                with _one_thread():
+                    est.fit(features[mask], labels[mask], sample_weight=w[mask])
+                self.estimators[t] = est
+                continue
             mask = labels >= 0
             present = np.unique(labels[mask])
             if present.size < 2:
@@ -199,15 +220,23 @@ class ChipStatsModel:
                 )
             est = make_estimator("classes", seed)
             with _one_thread():
-                est.fit(features[mask], labels[mask], sample_weight=np.asarray(weights[t])[mask])
+                est.fit(features[mask], labels[mask], sample_weight=w[mask])
             self.estimators[t] = est
         return self
 
     def predict_features(self, features: np.ndarray) -> dict[str, np.ndarray]:
-        """Target → (N, classes) float64 probabilities (classes absent from training get 0)."""
+        """Target → (N, classes) float64 probabilities (classes absent from training get 0); for a continuous
+        target (N, 1) predicted values."""
         out = {}
         for t, classes in self.targets.items():
             est = self.estimators[t]
+            if self.is_continuous(t):
+                values = np.zeros((len(features), 1), dtype="float64")
+                if len(features):
+                    with _one_thread():
+                        values[:, 0] = est.predict(features)
+                out[t] = values
+                continue
             probs = np.zeros((len(features), len(classes)), dtype="float64")
             if len(features):
                 with _one_thread():

@@ -520,7 +520,8 @@ class TrainConfig:
         class_weights: Class weighting of the loss: ``"none"``, ``"balanced"`` (inverse class frequency) or
             ``"sqrt"`` (its square root, halfway); configs saved with ``true``/``false`` read as balanced/none.
         metric: The metric ``auto`` optimises (and that runs report as optimised): ``"balanced_accuracy"``,
-            ``"accuracy"``, ``"macro_f1"`` or ``"r2"``.
+            ``"accuracy"``, ``"macro_f1"`` or ``"r2"``; ``None`` (default): ``"r2"`` when every target is a number
+            (task ``values``), else ``"balanced_accuracy"`` (resolved by :func:`tlgeo.advisor.resolve_metric`).
         budget_s: Seconds ``auto`` may spend measuring probes before it picks (its cheap probes always run).
         patience: Early-stopping patience in epochs.
         dropout: Dropout before each head.
@@ -551,7 +552,7 @@ class TrainConfig:
     val_fraction: float = 0.15
     augment: bool = True
     class_weights: str | bool = "balanced"
-    metric: str = "balanced_accuracy"
+    metric: str | None = None
     budget_s: float = 300.0
     patience: int = 4
     dropout: float = 0.2
@@ -591,7 +592,7 @@ class TrainConfig:
             raise ConfigError(
                 f"Unknown class_weights {self.class_weights!r}", hint=f"Use one of: {', '.join(CLASS_WEIGHTS)}."
             )
-        if self.metric not in OPTIMISE_METRICS:
+        if self.metric is not None and self.metric not in OPTIMISE_METRICS:
             raise ConfigError(f"Unknown metric {self.metric!r}", hint=f"Use one of: {', '.join(OPTIMISE_METRICS)}.")
         if not self.budget_s > 0:
             raise ConfigError(f"budget_s must be > 0 seconds, received budget_s={self.budget_s}")

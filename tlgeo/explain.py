@@ -6,6 +6,10 @@ chosen class's score over the map, sums, keeps the positive part and resizes it 
 log-probability of the class (the softmax outputs hold no separate logits; log-softmax differs from the logit by a
 term shared by all classes of a row, whose gradient Grad-CAM's channel weights mostly cancel).
 
+A regression output (one value per chip: task ``values``, continuous village fractions) is explained through the
+gradient of the predicted value itself: the map shows where the image raises the prediction. ``chip_stats`` runs
+(gradient boosting on chip statistics) have no feature map: explaining one is a one-line error.
+
 N-band chips are shown on their RGB composite (:func:`tlgeo.tiles.rgb_composite`).
 """
 
@@ -29,6 +33,12 @@ def _parts(model: keras.Model) -> tuple[keras.Model, list]:
     """The nested backbone (4-D output) and the layers that turn its feature map into the outputs."""
     import keras
 
+    if getattr(model, "numpy_model", False) or not isinstance(model, keras.Model):
+        raise RunError(
+            f"Model {getattr(model, 'name', type(model).__name__)!r} is not a network: chip_stats (gradient boosting "
+            "on chip statistics) has no feature map for Grad-CAM",
+            hint="Explain a run of a network strategy (features_linear, frozen_head, fine_tune_all, …).",
+        )
     nets = [
         layer
         for layer in model.layers
@@ -59,11 +69,12 @@ def grad_cam(
         images: (N, H, W, C) on the 0–255 scale, as the model takes them.
         target: Output to explain for multi-task models (default: the first).
         class_index: Class to explain per image (one int for all, or one per image); default: the predicted class.
+            Ignored for a regression output (one value per chip), explained through the predicted value.
         batch_size: Chips per gradient pass.
 
     Returns:
         ``(heat, probs)``: heat maps (N, H, W) in [0, 1] (each divided by its maximum; all zero when no location
-        raises the class score) and the probabilities (N, K) of the explained target.
+        raises the class score) and the probabilities (N, K) of the explained target ((N, 1) values for regression).
     """
     import tensorflow as tf
 
@@ -85,13 +96,16 @@ def grad_cam(
             elif isinstance(out, (list, tuple)):
                 out = out[0]
             probs = tf.cast(out, "float32")
-            if class_index is None:
+            if probs.shape[-1] == 1:  # a regression output (classes are ≥ 2): the predicted value is the score
+                score = probs[:, 0]
+            elif class_index is None:
                 idx = tf.argmax(probs, axis=1, output_type=tf.int32)
             elif np.ndim(class_index) == 0:
                 idx = tf.fill([tf.shape(probs)[0]], int(class_index))
             else:
                 idx = tf.constant(np.asarray(class_index)[start : start + batch_size], dtype=tf.int32)
-            score = tf.math.log(tf.gather(probs, idx, axis=1, batch_dims=1) + 1e-12)
+            if probs.shape[-1] != 1:
+                score = tf.math.log(tf.gather(probs, idx, axis=1, batch_dims=1) + 1e-12)
         grads = tape.gradient(score, fmap)
         weights = tf.reduce_mean(tf.cast(grads, "float32"), axis=(1, 2), keepdims=True)
         cam = tf.nn.relu(tf.reduce_sum(weights * tf.cast(fmap, "float32"), axis=-1))

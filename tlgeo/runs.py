@@ -215,7 +215,9 @@ def save_run(result: TrainResult, data_settings, runs_dir: str | Path, *, extra:
         },
         "input_size": result.config.img_size,
         # fitted on the out-of-fold probabilities; prediction divides the logits by it (runs without it: T = 1)
-        "temperature": {t: c["temperature"] for t, c in (result.metrics.get("calibration") or {}).items()},
+        "temperature": {
+            t: c["temperature"] for t, c in (result.metrics.get("calibration") or {}).items() if "temperature" in c
+        },
         "recommendation": to_dict(result.recommendation) if result.recommendation else None,
         "device": result.device,
         "timings": result.timings,

@@ -126,13 +126,13 @@ def add_train_arguments(p: argparse.ArgumentParser, *, compare: bool) -> None:
         "--class-weights",
         choices=list(CLASS_WEIGHTS),
         default=d.class_weights,
-        help=f"class weighting of the loss (default {d.class_weights}; auto chooses it by --metric)",
+        help=f"class weighting of the loss (default {d.class_weights}; auto chooses it by --metric; numbers: none)",
     )
     p.add_argument(
         "--metric",
         choices=list(OPTIMISE_METRICS),
         default=d.metric,
-        help=f"the metric --strategy auto optimises (default {d.metric})",
+        help="the metric --strategy auto optimises (default: r2 when the targets are numbers, else balanced_accuracy)",
     )
     p.add_argument(
         "--budget-s",

@@ -187,6 +187,8 @@ class Predictor:
 
         return {
             t: apply_temperature(np.asarray(p, dtype="float32"), self.temperature.get(t, 1.0))
+            if self.targets[t]  # a continuous target's value is never softmaxed
+            else np.asarray(p, dtype="float32")
             for t, p in outputs_by_target(out, self.targets).items()
         }
 

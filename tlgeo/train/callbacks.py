@@ -82,20 +82,23 @@ class PrintCallback(TrainCallback):
 
     def on_epoch_end(self, record: dict) -> None:
         val = record.get("val_loss")
-        vtxt = f" val_loss={val:.3f} val_acc={record.get('val_accuracy', float('nan')):.3f}" if val is not None else ""
+        # regression records hold losses only (accuracy absent or NaN)
+        has_acc = any(np.isfinite(record.get(k, np.nan)) for k in ("accuracy", "val_accuracy"))
+        vacc = f" val_acc={record.get('val_accuracy', float('nan')):.3f}" if has_acc else ""
+        vtxt = f" val_loss={val:.3f}{vacc}" if val is not None else ""
+        acc = f" acc={record.get('accuracy', float('nan')):.3f}" if has_acc else ""
         print(
-            f"  fold {record['fold']} {record['phase']:<9} epoch {record['epoch']:>2}: loss={record['loss']:.3f} "
-            f"acc={record.get('accuracy', float('nan')):.3f}{vtxt}",
+            f"  fold {record['fold']} {record['phase']:<9} epoch {record['epoch']:>2}: loss={record['loss']:.3f}"
+            f"{acc}{vtxt}",
             flush=True,
         )
 
     def on_fold_end(self, fold: int, metrics: dict) -> None:
+        from tlgeo.metrics import shown_metrics
+
         m = metrics["mean"]
-        print(
-            f"  fold {fold}: accuracy={m.get('accuracy', float('nan')):.3f} "
-            f"balanced_accuracy={m.get('balanced_accuracy', float('nan')):.3f} macro_f1={m.get('macro_f1', float('nan')):.3f}",
-            flush=True,
-        )
+        shown = [k for k in shown_metrics(m) if k != "within_one"] or ["accuracy", "balanced_accuracy", "macro_f1"]
+        print(f"  fold {fold}: " + " ".join(f"{k}={m.get(k, float('nan')):.3f}" for k in shown), flush=True)
 
 
 class _Progress:

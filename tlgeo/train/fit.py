@@ -91,7 +91,8 @@ def _fit(
             stage = _feature_stage(config, tm.info)
             feats = _features(exp, tm, config, stage, progress)
             if strategy == "features_linear":
-                callback.on_stage(f"fold {fold}: fitting {config.classifier} on {feats.shape[1]}-d features")
+                head = "ridge" if len(stats) == len(exp.targets.names) else config.classifier
+                callback.on_stage(f"fold {fold}: fitting {head} on {feats.shape[1]}-d features")
                 fit_linear_head(tm, feats[train_idx], tr_t.y, config.classifier, seed)
             else:
                 _train_head(

@@ -55,6 +55,9 @@ def train(
     timings["prepare_s"] = time.perf_counter() - t0
     if exp.channels != 3:  # save the rule actually used
         config = replace(config, first_conv=_first_conv(exp, config))
+    from tlgeo.advisor import for_targets
+
+    config = for_targets(config, exp.targets.classes, callback.on_stage)  # metric by task; numbers: no weighting
     config, rec = resolve_strategy(exp, config, callback=callback)
     from tlgeo.devices import device_report
 
@@ -137,18 +140,22 @@ def train(
 
 
 def _calibration(exp: Experiment, outcomes: Sequence[FoldOutcome]) -> dict[str, dict[str, float]]:
-    """Temperature per target fitted on the out-of-fold probabilities, with the ECE before and after."""
-    from tlgeo.calibration import calibrate_targets
+    """Temperature per target fitted on the out-of-fold probabilities, with the ECE before and after.
+
+    A continuous target has no class probabilities to calibrate: its entry says it was skipped (no temperature).
+    """
+    from tlgeo.calibration import SKIPPED_REGRESSION, calibrate_targets
 
     probs, ys = {}, {}
+    skipped = {t: {"skipped": SKIPPED_REGRESSION} for t in exp.targets.names if exp.targets.is_continuous(t)}
     for t, classes in exp.targets.classes.items():
-        if not classes:  # a continuous target: no probabilities to calibrate
+        if t in skipped or not classes:
             continue
         p = np.full((len(exp.tiles), len(classes)), np.nan)
         for o in outcomes:
             p[o.test_idx] = o.probs[t]
         probs[t], ys[t] = p, np.asarray(exp.targets.y[t])
-    return calibrate_targets(probs, ys)
+    return {**calibrate_targets(probs, ys), **skipped}
 
 
 def _oof_frame(exp: Experiment, outcomes: Sequence[FoldOutcome]) -> pd.DataFrame:
@@ -192,6 +199,9 @@ def compare(
     if len(set(strategies)) != len(strategies):
         raise TrainingError(f"Strategies repeat: {', '.join(strategies)}", hint="Name each strategy once.")
     exp = prepare_experiment(data, config, callback=callback)
+    from tlgeo.advisor import for_targets
+
+    config = for_targets(config, exp.targets.classes, callback.on_stage)  # said once, not per strategy
     results = {}
     for s in strategies:
         callback.on_stage(f"=== {s} ===")

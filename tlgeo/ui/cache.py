@@ -278,6 +278,33 @@ def evaluation(run: Run, target: str) -> tuple[dict, pd.DataFrame]:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
+def _value_evaluation(run_path: str, created: str, target: str) -> tuple[dict, pd.DataFrame]:
+    from tlgeo.errors import RunError
+    from tlgeo.metrics import regression_metrics
+    from tlgeo.runs import load_run
+
+    run = load_run(run_path)
+    prefix = "" if len(run.targets) == 1 else f"{target}_"
+    frame = _run_tiles(run_path, created)
+    if f"{prefix}true" not in frame or f"{prefix}pred" not in frame:
+        raise RunError(f"Run {run.run_id} has no out-of-fold predictions (oof.csv)", hint="Train the run again.")
+    y = pd.to_numeric(frame[f"{prefix}true"], errors="coerce").to_numpy(dtype="float64")
+    p = pd.to_numeric(frame[f"{prefix}pred"], errors="coerce").to_numpy(dtype="float64")
+    ok = np.isfinite(y) & np.isfinite(p)
+    tiles = frame[ok].copy()
+    tiles["observed"], tiles["predicted"] = y[ok], p[ok]
+    tiles["residual"] = tiles["predicted"] - tiles["observed"]
+    return regression_metrics(y[ok], p[ok]), tiles
+
+
+def value_evaluation(run: Run, target: str) -> tuple[dict, pd.DataFrame]:
+    """Pooled out-of-fold metrics of one continuous target (``tlgeo.metrics.regression_metrics``) and the scored
+    tiles with ``observed``, ``predicted`` and ``residual`` (prediction − truth; footprints when the run's data
+    folder still holds its tiles, else tile centres)."""
+    return _value_evaluation(str(run.path), str(run.config.get("created", "")), target)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
 def _scenes(taskdir: str, stamp: str) -> list[str]:
     from tlgeo.tiles import find_rasters
 

@@ -142,7 +142,8 @@ def inspect_ui(tile_id: str, tiles, run: Run | None, *, label: str | None = None
     if run is not None:
         with ui_errors("computing Grad-CAM", stop=False):
             target = next(iter(run.targets)) if len(run.targets) == 1 else None
-            c3.image(heat_maps(run, [row], target)[0], caption="Grad-CAM of the predicted class", width=220)
+            what = "value" if not run.targets[target or next(iter(run.targets))] else "class"
+            c3.image(heat_maps(run, [row], target)[0], caption=f"Grad-CAM of the predicted {what}", width=220)
 
 
 def hard_examples_ui(ctx, run: Run, target: str, tiles, n: int = 8) -> None:
@@ -271,7 +272,10 @@ def predict_inspect_ui(event, fig: go.Figure, ctx, run: Run, result, target: str
     if row.empty:
         return
     probs = {c: row.iloc[0].get(prob_column(result.targets, target, c)) for c in result.targets[target]}
-    label = str(row.iloc[0].get(label_column(result.targets, target), ""))
+    if result.targets[target]:
+        label = str(row.iloc[0].get(label_column(result.targets, target), ""))
+    else:  # a continuous target: its predicted value
+        label = f"{float(row.iloc[0].get(label_column(result.targets, target, 'value'), np.nan)):.4g}"
     tiles = None
     source = str(row.iloc[0].get("source", ""))
     uploaded = [p for p in scenes if Path(p).stem == source or Path(p).name == source]

@@ -370,6 +370,11 @@ def prediction_ui(ctx: Context, run: Run, done: dict) -> None:
         st.warning(warning, icon=":material/warning:")
     target = run_target_ui(run, "predict_target")
     classes = result.targets[target]
+    if not classes:  # a number (regression): values on a continuous scale
+        from tlgeo.ui import values_ui
+
+        values_ui.prediction_values_ui(ctx, run, done, target)
+        return
     counts = result.class_counts()[target]
     st.markdown(
         f"**{len(result.predictions):,} tiles predicted** — " + ", ".join(f"{c}: {n:,}" for c, n in counts.items())
@@ -458,8 +463,13 @@ def advisor_ui(ctx: Context, data: TaskData) -> Recommendation:
     return rec
 
 
-def train_form_ui(rec: Recommendation) -> TrainConfig | None:
-    """The training form. Returns a validated :class:`TrainConfig` when submitted, else ``None``."""
+def train_form_ui(rec: Recommendation, kind: str = "ordered") -> TrainConfig | None:
+    """The training form. Returns a validated :class:`TrainConfig` when submitted, else ``None``.
+
+    ``kind`` (:func:`data_kind`) sets the metric choices: ``r2`` only for numbers (``"continuous"``, whose class
+    weighting is ``none``), the class metrics for classes.
+    """
+    numbers = kind == "continuous"
     strategies = ["auto", *TRAINABLE]
     with st.form("train_form"):
         c1, c2 = st.columns(2)
@@ -492,16 +502,19 @@ def train_form_ui(rec: Recommendation) -> TrainConfig | None:
             seed = st.number_input("Seed", 0, 10_000, _D.seed, key="train_seed")
             metric = st.selectbox(
                 "Metric auto optimises",
-                ["balanced_accuracy", "accuracy", "macro_f1"],
-                key="train_metric",
-                help="auto measures cheap probes on your folds and picks by this metric (with its class weighting).",
+                ["r2"] if numbers else ["balanced_accuracy", "accuracy", "macro_f1"],
+                key="train_metric_values" if numbers else "train_metric",
+                help="auto measures cheap probes on your folds and picks by this metric (with its class weighting)."
+                + (" Numbers: R² (ridge probes on the backbone's features, chip_stats regressor)." if numbers else ""),
             )
             budget = st.number_input("auto's time budget (s)", 5, 36_000, int(_D.budget_s), key="train_budget")
             weighting = st.selectbox(
                 "Class weighting (strategies other than auto)",
-                ["balanced", "sqrt", "none"],
-                key="train_class_weights",
-                help="balanced: inverse class frequency (raises balanced accuracy, may lower accuracy); "
+                ["none"] if numbers else ["balanced", "sqrt", "none"],
+                key="train_class_weights_values" if numbers else "train_class_weights",
+                help="Numbers have no classes to weight: every tile counts once."
+                if numbers
+                else "balanced: inverse class frequency (raises balanced accuracy, may lower accuracy); "
                 "sqrt: halfway; none: every tile counts once.",
             )
         submitted = st.form_submit_button("Train and save a run", type="primary")
