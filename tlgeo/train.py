@@ -488,8 +488,14 @@ def _fit(
     import keras
 
     from tlgeo.devices import distribution_strategy
+    from tlgeo.distributed.train_loop import fit_synchronous, multiworker_strategy
 
     history: list[dict] = []
+    if multiworker_strategy() is not None:  # a cluster training worker: Keras' fit fails there (see train_loop)
+        tm = fit_synchronous(
+            exp, config, train_idx, val_idx, fold=fold, callback=callback, seed=seed, on_epoch=history.append
+        )
+        return tm, history
 
     class Recorder(TrainCallback):
         def on_epoch_end(self, record: dict) -> None:
