@@ -16,10 +16,15 @@ class DeviceReport:
     cpus: int
     logical_cpus: tuple[str, ...]
     mixed_precision: bool
+    #: Processes training synchronously (a ``--cluster`` job's ``MultiWorkerMirroredStrategy``); 1 otherwise.
+    workers: int = 1
 
     @property
     def summary(self) -> str:
         """One line for the CLI and the sidebar, e.g. ``'CPU (2 cores)'`` or ``'2 × GPU (NVIDIA H100)'``."""
+        if self.workers > 1:
+            local = f"GPU ({', '.join(sorted(set(self.gpus)))})" if self.gpus else f"CPU ({self.cpus} cores)"
+            return f"{self.workers} cluster workers in sync, this one on {local}"
         if len(self.logical_cpus) > 1 and not self.gpus:
             return f"{len(self.logical_cpus)} logical CPUs mirrored ({self.cpus} cores)"
         if self.gpus:
@@ -45,7 +50,13 @@ def device_report() -> DeviceReport:
         except (ValueError, RuntimeError):
             names.append(gpu.name)
     logical = tuple(d.name for d in tf.config.list_logical_devices("CPU"))
-    return DeviceReport(gpus=tuple(names), cpus=os.cpu_count() or 1, logical_cpus=logical, mixed_precision=bool(gpus))
+    workers = 1
+    if _STRATEGY is not None and isinstance(_STRATEGY, tf.distribute.MultiWorkerMirroredStrategy):
+        workers = max(1, _STRATEGY.cluster_resolver.cluster_spec().num_tasks("worker"))
+        logical = ()  # the other workers' devices, not this machine's
+    return DeviceReport(
+        gpus=tuple(names), cpus=os.cpu_count() or 1, logical_cpus=logical, mixed_precision=bool(gpus), workers=workers
+    )
 
 
 LOGICAL_CPUS_ENV = "TLGEO_LOGICAL_CPUS"
@@ -77,6 +88,18 @@ def distribution_strategy(devices: list[str] | None = None):
         _STRATEGY = tf.distribute.MirroredStrategy()
         return _STRATEGY
     return tf.distribute.get_strategy()
+
+
+def install_strategy(strategy) -> None:
+    """Make ``strategy`` the one :func:`distribution_strategy` returns (a cluster training worker's
+    ``MultiWorkerMirroredStrategy``, created at the start of its process)."""
+    global _STRATEGY
+    _STRATEGY = strategy
+
+
+def current_strategy():
+    """The strategy installed or created by :func:`distribution_strategy`, ``None`` before any."""
+    return _STRATEGY
 
 
 def split_cpu(n: int = 2) -> list[str]:

@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # what a cluster job hands to its workers
     except SystemExit as exc:  # --help, --version, or a usage error (already printed as one line)
         return exc.code if isinstance(exc.code, int) else 2
     try:

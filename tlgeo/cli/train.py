@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from tlgeo.cli.argtypes import nonnegative_float, nonnegative_int, number, positive_float, positive_int
@@ -60,6 +61,12 @@ def add_train_arguments(p: argparse.ArgumentParser, *, compare: bool) -> None:
         p.add_argument("--strategy", default=d.strategy, help=f"one of {', '.join(STRATEGIES[1:])}, or auto")
         p.add_argument("--runs", type=Path, default=Path("runs"), help="folder of run folders (default runs/)")
         p.add_argument("--no-refit", action="store_true", help="cross-validate only; save no run")
+        p.add_argument(
+            "--cluster",
+            default=None,
+            help="train synchronously on a cluster: local[:N] or a Dask scheduler address (whole-network "
+            "strategies; docs/scaling.md)",
+        )
     p.add_argument(
         "--epochs", type=positive_int(10_000), default=d.epochs, help=f"whole-network epochs (default {d.epochs})"
     )
@@ -184,6 +191,7 @@ def _callback(args: argparse.Namespace):
 def run_train(args: argparse.Namespace) -> int:
     """``tlgeo train``: cross-validate, refit, save the run; the last line printed is the run folder."""
     from tlgeo.backbones import backbone_info
+    from tlgeo.distributed.train_loop import is_chief
     from tlgeo.inputs import check_imagery_folder, check_training_imagery
     from tlgeo.metrics import format_mean_sd, shown_metrics
     from tlgeo.outputs import check_output_folder
@@ -193,10 +201,18 @@ def run_train(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     backbone_info(config.backbone)  # fail fast on a typo, before reading data
-    if config.refit:
+    chief = is_chief()  # in a cluster job (--cluster) only worker 0 touches the runs folder
+    if config.refit and chief:
         check_output_folder(args.runs, flag="--runs")
         for line in clean_stale_temp(args.runs):
             print(line)
+    if getattr(args, "cluster", None):
+        from tlgeo.distributed.train import check_cluster_strategy, train_on_cluster
+
+        check_cluster_strategy(config.strategy)
+        check_imagery_folder(Path(args.data) / "imagery")
+        raw = list(getattr(args, "argv", None) or sys.argv[1:])
+        return train_on_cluster(raw[raw.index("train") + 1 :], args.cluster)
     check_imagery_folder(Path(args.data) / "imagery")
     data = load_task(args.data, task=args.task)
     check_training_imagery(data)
@@ -218,6 +234,9 @@ def run_train(args: argparse.Namespace) -> int:
     )
     if result.model is None:
         print("(no run saved: --no-refit)")
+        return 0
+    if not chief:
+        print("(this cluster worker leaves the run to worker 0)")
         return 0
     run = save_run(result, data.settings, args.runs, extra={"data": str(Path(args.data).resolve()), "bins": data.bins})
     print(run.path)

@@ -57,6 +57,13 @@ def _fit(
     from tlgeo.devices import distribution_strategy
 
     history: list[dict] = []
+    from tlgeo.distributed.train_loop import fit_synchronous, multiworker_strategy
+
+    if multiworker_strategy() is not None:  # a cluster training worker: Keras' fit fails there (see train_loop)
+        tm = fit_synchronous(
+            exp, config, train_idx, val_idx, fold=fold, callback=callback, seed=seed, on_epoch=history.append
+        )
+        return tm, history
 
     class Recorder(TrainCallback):
         def on_epoch_end(self, record: dict) -> None:

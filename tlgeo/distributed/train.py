@@ -1,0 +1,164 @@
+"""``tlgeo train … --cluster local[:N] | ADDRESS``: the same training, synchronously on N workers.
+
+The Dask cluster (:mod:`tlgeo.distributed.cluster`) places the work: one task per Dask worker starts a fresh
+``python -m tlgeo.distributed.train_worker`` process with ``TF_CONFIG`` naming every worker (a free port on each
+worker's host) and its index. TensorFlow's ``MultiWorkerMirroredStrategy`` then all-reduces the gradients of every
+step between those processes (:mod:`tlgeo.distributed.train_loop`). Every worker runs the whole command — the
+spatial folds and the final refit, each fit synchronous across the workers, each worker stepping on its own shard
+of the training tiles — and only worker 0, the chief, writes the run folder (atomically, as single-host training
+does). When one worker fails, the others are stopped and the command reports which failed and why.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+
+from tlgeo.errors import ConfigError, TlgeoError
+
+#: How often a worker task checks whether the job was aborted (seconds).
+_POLL_S = 0.5
+
+
+class ClusterTrainingError(TlgeoError):
+    """A cluster training worker failed; the message names it and its last line of output."""
+
+
+def check_cluster_strategy(strategy: str) -> None:
+    """Refuse strategies that do not train on a cluster, naming those that do.
+
+    Raises:
+        ConfigError: ``strategy`` is not a whole-network strategy.
+    """
+    from tlgeo.distributed.train_loop import CLUSTER_STRATEGIES
+
+    if strategy not in CLUSTER_STRATEGIES:
+        raise ConfigError(
+            f"--strategy {strategy} does not train on a cluster (--cluster): only the whole-network strategies do",
+            hint=f"Use --strategy {', '.join(CLUSTER_STRATEGIES)} with --cluster, or drop --cluster "
+            "(the feature strategies need one forward pass, which one machine does).",
+        )
+
+
+def strip_cluster_flag(argv: Sequence[str]) -> list[str]:
+    """``argv`` without ``--cluster VALUE`` / ``--cluster=VALUE`` (what each worker runs)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--cluster":
+            skip = True
+            continue
+        if arg.startswith("--cluster="):
+            continue
+        out.append(arg)
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+def _host_of(address: str) -> str:
+    """``tcp://10.0.0.5:40123`` → ``10.0.0.5``."""
+    hostport = address.split("://", 1)[-1]
+    return hostport.rsplit(":", 1)[0]
+
+
+def _run_worker(argv: list[str], cluster: list[str], index: int, abort_name: str) -> dict:
+    """A Dask task: run one training worker process to its end (or until the job is aborted)."""
+    import json
+
+    from distributed import Event
+
+    from tlgeo.distributed.train_loop import WORKER_INDEX_ENV
+
+    env = dict(os.environ)
+    env["TF_CONFIG"] = json.dumps({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": index}})
+    env[WORKER_INDEX_ENV] = str(index)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tlgeo.distributed.train_worker", *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    abort = Event(abort_name)
+    aborted = False
+    while proc.poll() is None:
+        if abort.is_set():
+            proc.kill()
+            aborted = True
+            break
+        time.sleep(_POLL_S)
+    out, err = proc.communicate()
+    return {"index": index, "returncode": proc.returncode, "stdout": out, "stderr": err, "aborted": aborted}
+
+
+def train_on_cluster(argv: Sequence[str], cluster: str, *, stream=None) -> int:
+    """Run ``tlgeo train argv`` synchronously on the workers of ``cluster``; print the chief's output.
+
+    Returns:
+        The chief's exit status (0 when the run was written).
+
+    Raises:
+        ConfigError: A bad ``--cluster`` value, or no scheduler at the address.
+        ClusterTrainingError: A worker failed (names which, with its last error line).
+    """
+    from distributed import Event, as_completed
+
+    from tlgeo.distributed.cluster import open_cluster, parse_cluster
+
+    stream = stream or sys.stdout
+    spec = parse_cluster(cluster)
+    args = strip_cluster_flag(argv)
+    with open_cluster(spec) as client:
+        if not spec.local:
+            client.wait_for_workers(1, timeout=60)
+        workers = sorted(client.scheduler_info()["workers"])
+        ports = client.run(_free_port)
+        peers = [f"{_host_of(w)}:{ports[w]}" for w in workers]
+        print(
+            f"cluster {spec}: {len(workers)} worker(s) train synchronously (MultiWorkerMirroredStrategy); "
+            "worker 0 writes the run",
+            file=stream,
+            flush=True,
+        )
+        abort_name = f"tlgeo-train-abort-{uuid.uuid4().hex}"
+        futures = [
+            client.submit(_run_worker, args, peers, i, abort_name, workers=[w], allow_other_workers=False, pure=False)
+            for i, w in enumerate(workers)
+        ]
+        results: dict[int, dict] = {}
+        failed: dict | None = None
+        for future in as_completed(futures):
+            try:
+                res = future.result()
+            except Exception as exc:  # the Dask worker itself died
+                res = {"index": futures.index(future), "returncode": -1, "stdout": "", "stderr": repr(exc)}
+            results[res["index"]] = res
+            if res["returncode"] != 0 and not res.get("aborted") and failed is None:
+                failed = res
+                Event(abort_name, client=client).set()  # the others would wait forever in the next all-reduce
+    chief = results.get(0, {})
+    if chief.get("stdout"):
+        stream.write(chief["stdout"])
+        stream.flush()
+    if failed is not None:
+        err = [ln for ln in (failed.get("stderr") or "").splitlines() if ln.strip()]
+        last = err[-1] if err else f"exit status {failed['returncode']}"
+        if failed["returncode"] == 2 and last.startswith("error:"):
+            raise ConfigError(last.removeprefix("error:").strip())
+        raise ClusterTrainingError(
+            f"cluster training worker {failed['index']} failed: {last}",
+            hint="Run the same command without --cluster to see the full error, or with --verbose.",
+        )
+    return int(chief.get("returncode", 1))
