@@ -239,6 +239,15 @@ def prediction_overlay_ui(fig: go.Figure, run: Run, done: dict, target: str, sce
         return
     add_map_layers(fig, [layer])
     hide_traces(fig)
+    if mode == "probability":
+        st.caption(
+            f"Raster: probability of **{name}**, light yellow = 0 → dark purple = 1 (the legend lists the vector layers, hidden)."
+        )
+    elif mode == "uncertainty":
+        st.caption(
+            "Raster: uncertainty = entropy of the class probabilities ÷ log(classes), light yellow = certain (0) → "
+            "dark purple = all classes equally likely (1) (the legend lists the vector layers, hidden)."
+        )
 
 
 def prediction_sources(result, ctx) -> list[str]:
