@@ -83,18 +83,27 @@ with left, ui_errors("drawing the map", stop=False):
         with st.container(border=True):
             imagery_ui.inspect_ui(clicked, data.tiles, ctx.run if ctx.run is not None else None)
 
+numbers = [t for t in data.targets if data.is_continuous(t)]
 with right:
-    st.markdown("**Class balance** (labelled tiles)")
-    st.plotly_chart(
-        viz.class_balance(data.class_counts(), ordered=widgets.data_kind(data) == "ordered"),
-        key="data_balance",
-        config=widgets.CHART_CONFIG,
-    )
+    if numbers:  # a values task (or numeric indicators): the distribution, not a class balance
+        from tlgeo.viz.values import value_histogram
+
+        st.markdown("**Value distribution** (labelled samples)")
+        fig = value_histogram({t: data.tiles[t].to_numpy(dtype="float64") for t in numbers})
+        st.plotly_chart(fig, key="data_values", config=widgets.CHART_CONFIG)
+    if len(numbers) < len(data.targets):
+        st.markdown("**Class balance** (labelled tiles)")
+        counts = {t: n for t, n in data.class_counts().items() if t not in numbers}
+        st.plotly_chart(
+            viz.class_balance(counts, ordered=widgets.data_kind(data) == "ordered"),
+            key="data_balance",
+            config=widgets.CHART_CONFIG,
+        )
     st.markdown("**What was dropped, flagged or masked — and why**")
     with st.container(height=330):
         st.markdown("\n".join(f"- {line}" for line in data.report) or "Nothing was dropped.")
 
-st.subheader("Tiles by class")
+st.subheader("Tiles by value" if len(numbers) == len(data.targets) else "Tiles by class")
 gallery_target = widgets.target_ui(data, "data_gallery_target") if data.multi_task else next(iter(data.targets))
 with ui_errors("reading tiles for the gallery", stop=False):
     widgets.gallery_ui(ctx, data, gallery_target)

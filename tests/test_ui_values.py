@@ -220,3 +220,16 @@ def test_values_map_clicks_read_the_tile_and_value_layer_is_continuous(tmp_path)
     assert len({tuple(p[:3]) for p in rgba[1:]}) == 3  # three values, three colours along the scale
     with pytest.raises(Exception, match="no band 'share_value'"):
         value_layer(tif, target="share")
+
+
+def test_data_page_of_a_values_task_shows_the_value_distribution_and_tiles_by_value(values_env):
+    at = _values_app("data")
+    assert "Value distribution" in " ".join(m.value for m in at.markdown)
+    hist = next(c for c in _charts(at) if any(t["type"] == "histogram" for t in c["data"]))
+    values = _array(hist["data"][0]["x"])
+    assert len(values) == 48 and values.min() >= 0  # every labelled point, as a number, not a class count
+    assert not any("Class balance" in m.value for m in at.markdown)
+    assert [s.value for s in at.subheader] == ["Tiles by value"]
+    gallery = at.get("image")[-1].proto.imgs  # the last image group: the gallery (the first is the composite)
+    captions = [float(i.caption) for i in gallery]
+    assert captions == sorted(captions) and len(captions) >= 6  # lowest → highest value

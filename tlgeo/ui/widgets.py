@@ -330,8 +330,19 @@ def target_ui(data: TaskData, key: str, label: str = "Indicator") -> str:
 
 
 def gallery_ui(ctx: Context, data: TaskData, target: str, per_class: int = 6) -> None:
-    """A few labelled tiles of each class (evenly spread over the dataset)."""
+    """A few labelled tiles of each class (evenly spread over the dataset); for a number, tiles from the lowest
+    to the highest value (evenly spread over the sorted values)."""
     col = data.tiles[target]
+    if data.is_continuous(target):
+        labelled = data.tiles.loc[col.notna(), ["tile_id", target]].sort_values(target)
+        if labelled.empty:
+            st.caption("no labelled samples")
+            return
+        rows = labelled.iloc[np.linspace(0, len(labelled) - 1, min(2 * per_class, len(labelled))).astype(int)]
+        thumbs = cache.thumbnails(ctx.taskdir, ctx.task, rows["tile_id"].tolist())
+        st.markdown(f"**{target}**, lowest → highest of {len(labelled):,} labelled samples")
+        st.image(list(thumbs), caption=[f"{v:.3g}" for v in rows[target]], width=110)
+        return
     for i, name in enumerate(data.targets[target]):
         ids = data.tiles.loc[col == i, "tile_id"].tolist()
         if not ids:

@@ -161,6 +161,23 @@ def observed_predicted_figure(
     return fig
 
 
+def value_histogram(values: dict[str, np.ndarray], *, bins: int = 30) -> go.Figure:
+    """Distribution of each continuous target's labelled values (one histogram per target, NaN left out)."""
+    fig = go.Figure()
+    for name, v in values.items():
+        v = np.asarray(v, dtype="float64")
+        fig.add_trace(go.Histogram(x=v[np.isfinite(v)], name=str(name), nbinsx=bins, opacity=0.75))
+    fig.update_layout(
+        barmode="overlay",
+        height=320,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis_title="value",
+        yaxis_title="labelled samples",
+        showlegend=len(values) > 1,
+    )
+    return fig
+
+
 def value_band_name(target: str | None = None) -> str:
     """The band description of a continuous target in a prediction GeoTIFF (``value`` or ``<target>_value``)."""
     return f"{target}_value" if target else "value"
