@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 from rasterio.transform import from_origin
@@ -43,6 +44,24 @@ def write_geotiff(
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(data)
     return path
+
+
+def roadrunner_frame(lines, *, distance, rough, filename, time, phone) -> pd.DataFrame:
+    """A RoadRunner segment log (the app's columns, in its order) with ``rough`` in all six iri columns.
+
+    Args:
+        lines: One ``line`` cell per segment.
+        distance: Segment length(s) in metres.
+        rough: Roughness per segment (scalar or array).
+        filename: ``YYYYMMDD_id`` per segment (or one for all).
+        time: Epoch milliseconds per segment.
+        phone: ``phoneID`` per segment (or one for all).
+    """
+    iri = dict.fromkeys(("iriXp", "iriYp", "iriZp", "iriX", "iriY", "iriZ"), rough)
+    return pd.DataFrame(
+        {"id": np.arange(len(lines)), "line": lines, "distance": distance, **iri}
+        | {"filename": filename, "time": time, "phoneID": phone}
+    )
 
 
 @pytest.fixture
