@@ -125,6 +125,18 @@ def make_task_data(tmp: Path, *, n: int = 12, size: int = 32, seed: int = 0, mul
     return TaskData(task=settings.task, settings=settings, tiles=index, targets=targets, report=["built in code"])
 
 
+def train_saved_run(tmp: Path, runs: Path, config, **task_kw):
+    """``make_task_data(tmp, **task_kw)`` trained with ``config`` (a ``TrainConfig``) and saved under ``runs``, with
+    a backbone cache of its own (``tmp/cache``) → (task, run)."""
+    from tlgeo.runs import save_run
+    from tlgeo.train import train
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TLGEO_CACHE", str(tmp / "cache"))
+        task = make_task_data(tmp, **task_kw)
+        return task, save_run(train(task, config), task.settings, runs)
+
+
 @pytest.fixture
 def roads_task(tmp_path):
     return make_task_data(tmp_path)
