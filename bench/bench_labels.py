@@ -101,21 +101,15 @@ def write_roadrunner(path: Path, n: int, extent_m: float, seed: int = 0) -> None
     ]
     rough = rng.gamma(2.0, 2.0, n)
     phones = np.array(["a1f3", "b7c2", "", "d00d"])[rng.integers(0, 4, n)]
-    pd.DataFrame(
-        {
-            "id": np.arange(n),
-            "line": lines,
-            "distance": step[:, 1:].reshape(-1)[:n],
-            "iriXp": rough,
-            "iriYp": rough,
-            "iriZp": rough,
-            "iriX": rough,
-            "iriY": rough,
-            "iriZ": rough,
-            "filename": [f"20240610_{i // per_drive}" for i in range(n)],
-            "time": 1718000000000 + np.arange(n) * 3000,
-            "phoneID": phones,
-        }
+    from tests.conftest import roadrunner_frame
+
+    roadrunner_frame(
+        lines,
+        distance=step[:, 1:].reshape(-1)[:n],
+        rough=rough,
+        filename=[f"20240610_{i // per_drive}" for i in range(n)],
+        time=1718000000000 + np.arange(n) * 3000,
+        phone=phones,
     ).to_csv(path, index=False)
 
 

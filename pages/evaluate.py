@@ -1,8 +1,6 @@
 """Evaluate: the active run's cross-validated metrics, confusion matrix, per-class table, folds and errors maps
 (a numeric target: metrics per fold, predicted vs observed, maps on a continuous scale)."""
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
@@ -54,15 +52,8 @@ maps, calibration, hard, curves = st.tabs(
 with maps, ui_errors("drawing the maps", stop=False):
     view = widgets.scene_view_ui(viz.scene_outlines(tiles), "evaluate_scene") if "source" in tiles else None
     opacity = imagery_ui.imagery_ui("evaluate")
-    data_dir = run.config.get("data")
-    scenes = [str(p) for p in cache.scenes(data_dir)] if data_dir and (Path(data_dir) / "imagery").is_dir() else []
     errors_fig = viz.errors_map(tiles, basemap=ctx.basemap, view=view, title="Out-of-fold errors")
-    folds_fig = viz.folds_map(tiles, basemap=ctx.basemap, view=view, title="Spatial folds (test fold of each tile)")
-    for fig in (errors_fig, folds_fig):
-        imagery_ui.add_imagery(fig, scenes, run.bands, opacity)
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(errors_fig, key="evaluate_errors")
-    c2.plotly_chart(folds_fig, key="evaluate_folds")
+    imagery_ui.beside_folds_ui(errors_fig, "evaluate_errors", tiles, run, ctx.basemap, view, opacity)
 with curves, ui_errors("drawing the learning curves", stop=False):
     st.plotly_chart(viz.learning_curves(cache.history(run)), key="evaluate_curves", config=widgets.CHART_CONFIG)
 with calibration, ui_errors("drawing the reliability diagram", stop=False):

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 from rasterio.transform import from_origin
@@ -43,6 +44,24 @@ def write_geotiff(
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(data)
     return path
+
+
+def roadrunner_frame(lines, *, distance, rough, filename, time, phone) -> pd.DataFrame:
+    """A RoadRunner segment log (the app's columns, in its order) with ``rough`` in all six iri columns.
+
+    Args:
+        lines: One ``line`` cell per segment.
+        distance: Segment length(s) in metres.
+        rough: Roughness per segment (scalar or array).
+        filename: ``YYYYMMDD_id`` per segment (or one for all).
+        time: Epoch milliseconds per segment.
+        phone: ``phoneID`` per segment (or one for all).
+    """
+    iri = dict.fromkeys(("iriXp", "iriYp", "iriZp", "iriX", "iriY", "iriZ"), rough)
+    return pd.DataFrame(
+        {"id": np.arange(len(lines)), "line": lines, "distance": distance, **iri}
+        | {"filename": filename, "time": time, "phoneID": phone}
+    )
 
 
 @pytest.fixture
@@ -104,6 +123,18 @@ def make_task_data(tmp: Path, *, n: int = 12, size: int = 32, seed: int = 0, mul
         index["quality"] = y
         targets = {"quality": ["good", "fair", "poor"]}
     return TaskData(task=settings.task, settings=settings, tiles=index, targets=targets, report=["built in code"])
+
+
+def train_saved_run(tmp: Path, runs: Path, config, **task_kw):
+    """``make_task_data(tmp, **task_kw)`` trained with ``config`` (a ``TrainConfig``) and saved under ``runs``, with
+    a backbone cache of its own (``tmp/cache``) → (task, run)."""
+    from tlgeo.runs import save_run
+    from tlgeo.train import train
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TLGEO_CACHE", str(tmp / "cache"))
+        task = make_task_data(tmp, **task_kw)
+        return task, save_run(train(task, config), task.settings, runs)
 
 
 @pytest.fixture

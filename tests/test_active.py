@@ -22,7 +22,7 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString
 
-from tests.conftest import ROOT, make_task_data
+from tests.conftest import ROOT, make_task_data, roadrunner_frame
 from tlgeo.active import ActiveSettings, select, standardize, uncertainty
 from tlgeo.config import TrainConfig
 from tlgeo.errors import ConfigError
@@ -50,21 +50,13 @@ def _roadrunner(y: float, n: int = 7, seg: float = 50.0) -> pd.DataFrame:
         str({"type": "LineString", "coordinates": _lonlat([(X0 + 5 + i * seg, y), (X0 + 5 + (i + 1) * seg, y)])})
         for i in range(n)
     ]
-    return pd.DataFrame(
-        {
-            "id": np.arange(n),
-            "line": lines,
-            "distance": seg,
-            "iriXp": rough,
-            "iriYp": rough,
-            "iriZp": rough,
-            "iriX": rough,
-            "iriY": rough,
-            "iriZ": rough,
-            "filename": "20250301_1",
-            "time": 1740800000000 + np.arange(n) * 4000,
-            "phoneID": "c0ffee",
-        }
+    return roadrunner_frame(
+        lines,
+        distance=seg,
+        rough=rough,
+        filename="20250301_1",
+        time=1740800000000 + np.arange(n) * 4000,
+        phone="c0ffee",
     )
 
 

@@ -18,7 +18,7 @@ import pytest
 import rasterio
 from PIL import Image
 
-from tests.conftest import make_task_data, write_geotiff
+from tests.conftest import train_saved_run, write_geotiff
 from tlgeo.cli import main
 
 LOCAL_WKT = 'LOCAL_CS["arbitrary",LOCAL_DATUM["local",0],UNIT["metre",1],AXIS["X",EAST],AXIS["Y",NORTH]]'
@@ -78,17 +78,12 @@ def world(tmp_path_factory) -> Path:
 def run_dir(world, tmp_path_factory) -> Path:
     """A runs folder with one valid tiny run and three malformed ones."""
     from tlgeo.config import TrainConfig
-    from tlgeo.runs import save_run
-    from tlgeo.train import train
 
     tmp = tmp_path_factory.mktemp("runtask")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TLGEO_CACHE", str(tmp / "cache"))
-        task = make_task_data(tmp)
-        cfg = TrainConfig(
-            backbone="tiny_cnn", strategy="features_linear", img_size=32, folds=2, head_epochs=4, batch_size=16
-        )
-        run = save_run(train(task, cfg), task.settings, world / "runs")
+    cfg = TrainConfig(
+        backbone="tiny_cnn", strategy="features_linear", img_size=32, folds=2, head_epochs=4, batch_size=16
+    )
+    _, run = train_saved_run(tmp, world / "runs", cfg)
     good = run.path
     for name, config, metrics in (
         ("20250101-000000-bad-config-list", [1, 2], None),

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, make_task_data, write_geotiff
+from tests.conftest import ROOT, train_saved_run, write_geotiff
 from tlgeo.calibration import (
     apply_temperature,
     expected_calibration_error,
@@ -68,18 +68,11 @@ def test_fit_scale_is_the_minimum_of_the_log_loss():
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from tlgeo.runs import save_run
-    from tlgeo.train import train
-
     tmp = tmp_path_factory.mktemp("calib")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TLGEO_CACHE", str(tmp / "cache"))
-        task = make_task_data(tmp)
-        config = TrainConfig(
-            backbone="tiny_cnn", strategy="features_linear", img_size=32, folds=2, head_epochs=8, batch_size=16
-        )
-        result = train(task, config)
-        return save_run(result, task.settings, tmp / "runs")
+    config = TrainConfig(
+        backbone="tiny_cnn", strategy="features_linear", img_size=32, folds=2, head_epochs=8, batch_size=16
+    )
+    return train_saved_run(tmp, tmp / "runs", config)[1]
 
 
 def test_run_saves_temperature_and_ece_before_and_after(run):

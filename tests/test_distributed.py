@@ -14,14 +14,13 @@ import numpy as np
 import pytest
 import rasterio
 
-from tests.conftest import ROOT, SAMPLE, make_task_data
+from tests.conftest import ROOT, SAMPLE, train_saved_run
 from tlgeo.config import TrainConfig
 from tlgeo.distributed.cluster import open_cluster, parse_cluster
 from tlgeo.distributed.predict import predict_inputs_on_cluster
 from tlgeo.errors import ConfigError
 from tlgeo.export import write_geojson, write_prediction_geotiff
 from tlgeo.predict import predict_inputs
-from tlgeo.runs import save_run
 
 pytest.importorskip("distributed")
 
@@ -33,14 +32,8 @@ SCENES = [SAMPLE / "roads" / "imagery" / "ngong.tif", SAMPLE / "roads" / "imager
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from tlgeo.train import train
-
     tmp = tmp_path_factory.mktemp("dist")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TLGEO_CACHE", str(tmp / "cache"))
-        task = make_task_data(tmp, seed=3)
-        result = train(task, FAST)
-        return save_run(result, task.settings, tmp / "runs")
+    return train_saved_run(tmp, tmp / "runs", FAST, seed=3)[1]
 
 
 @pytest.fixture(scope="module")

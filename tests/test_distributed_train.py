@@ -24,14 +24,14 @@ def _tlgeo(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     )
 
 
+def _train_roads(*args: str) -> subprocess.CompletedProcess:
+    """``tlgeo train`` of the sample roads with the tiny test backbone and ``args``."""
+    return _tlgeo("train", "--data", str(SAMPLE / "roads"), "--backbone", "tiny_cnn", *args)
+
+
 def test_two_workers_train_in_sync_and_only_the_chief_writes_the_run(tmp_path):
     runs = tmp_path / "runs"
-    out = _tlgeo(
-        "train",
-        "--data",
-        str(SAMPLE / "roads"),
-        "--backbone",
-        "tiny_cnn",
+    out = _train_roads(
         "--weights",
         "none",
         "--strategy",
@@ -77,12 +77,7 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes_the_run(tmp_path):
 
 
 def test_cluster_training_refuses_feature_strategies_before_any_work(tmp_path):
-    out = _tlgeo(
-        "train",
-        "--data",
-        str(SAMPLE / "roads"),
-        "--backbone",
-        "tiny_cnn",
+    out = _train_roads(
         "--strategy",
         "frozen_head",
         "--runs",

@@ -20,7 +20,7 @@ import shapely
 from pyproj import Transformer
 from rasterio.transform import from_origin
 
-from tests.conftest import ROOT, write_geotiff
+from tests.conftest import ROOT, roadrunner_frame, write_geotiff
 from tlgeo.config import RoadLabelConfig, TaskSettings, TileConfig
 from tlgeo.errors import DataFileError, LabelError
 from tlgeo.labels import ROAD_TARGET
@@ -125,21 +125,13 @@ def make_roadrunner(
     rng = np.random.default_rng(seed)
     rough = rng.uniform(1, 6, n) if rough is None else np.asarray(rough, dtype=float)
     lines = [str({"type": "LineString", "coordinates": drive_lonlat(i * seg, (i + 1) * seg)}) for i in range(n)]
-    return pd.DataFrame(
-        {
-            "id": np.arange(n),
-            "line": lines,
-            "distance": np.full(n, seg),
-            "iriXp": rough,
-            "iriYp": rough,
-            "iriZp": rough,
-            "iriX": rough,
-            "iriY": rough,
-            "iriZ": rough,
-            "filename": [f"20240610_{i // 20}" for i in range(n)],
-            "time": 1718000000000 + np.arange(n) * 3000,
-            "phoneID": [phone] * n,
-        }
+    return roadrunner_frame(
+        lines,
+        distance=np.full(n, seg),
+        rough=rough,
+        filename=[f"20240610_{i // 20}" for i in range(n)],
+        time=1718000000000 + np.arange(n) * 3000,
+        phone=[phone] * n,
     )
 
 

@@ -19,7 +19,7 @@ from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
 from shapely.geometry import LineString
 
-from tests.conftest import ROOT, SAMPLE, make_task_data, write_geotiff
+from tests.conftest import ROOT, SAMPLE, train_saved_run, write_geotiff
 from tlgeo.config import TrainConfig
 from tlgeo.errors import CompatibilityError, ConfigError, GeoreferenceError, OutputExistsError, RasterError, RunError
 from tlgeo.export import write_geojson
@@ -43,15 +43,8 @@ PROBS = [f"prob_{c}" for c in CLASSES]
 
 
 def _train(tmp: Path, multi: bool = False):
-    from tlgeo.train import train
-
     tmp.mkdir(parents=True, exist_ok=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TLGEO_CACHE", str(tmp / "cache"))
-        task = make_task_data(tmp, multi=multi)
-        result = train(task, FAST)
-        run = save_run(result, task.settings, tmp / "runs")
-    return task, run
+    return train_saved_run(tmp, tmp / "runs", FAST, multi=multi)
 
 
 @pytest.fixture(scope="module")

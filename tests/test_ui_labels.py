@@ -18,7 +18,7 @@ from rasterio.transform import from_origin
 from shapely.geometry import Point
 
 from tests.conftest import write_geotiff
-from tests.test_ui_pages import SAMPLE_ROOT, _no_legacy_pages_mode, button, env, metric, ok, open_app  # noqa: F401
+from tests.test_ui_pages import SAMPLE_ROOT, _no_legacy_pages_mode, button, env, metric, ok, open_app, tiny_train_form  # noqa: F401
 from tlgeo import viz
 from tlgeo.config import BandConfig, TaskSettings, TileConfig, load_settings, save_settings, settings_toml
 from tlgeo.tasks import get_task
@@ -168,10 +168,7 @@ def test_classes_on_the_landcover_sample_through_every_page():
     )
     # Train (tiny backbone), Evaluate, Predict
     at.switch_page("pages/train.py").run()
-    at.selectbox(key="train_backbone").set_value("tiny_cnn")
-    at.selectbox(key="train_strategy").set_value("features_linear")
-    at.select_slider(key="train_img_size").set_value(32)
-    at.number_input(key="train_folds").set_value(2)
+    tiny_train_form(at, "features_linear")
     button(at, "Train and save").click().run()
     ok(at)
     assert "balanced accuracy" in [m.label for m in at.metric] and "within one" not in [m.label for m in at.metric]

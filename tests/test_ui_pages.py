@@ -126,6 +126,28 @@ def button(at: AppTest, label_start: str):
     return next(b for b in at.button if b.label.startswith(label_start))
 
 
+def tiny_train_form(at: AppTest, strategy: str, **numbers: int) -> None:
+    """Fill the Train page's form: the tiny test backbone, ``strategy``, 32 px, 2 folds, and the number inputs
+    ``train_<name>`` given as ``numbers``."""
+    at.selectbox(key="train_backbone").set_value("tiny_cnn")
+    at.selectbox(key="train_strategy").set_value(strategy)
+    at.select_slider(key="train_img_size").set_value(32)
+    at.number_input(key="train_folds").set_value(2)
+    for name, value in numbers.items():
+        at.number_input(key=f"train_{name}").set_value(value)
+
+
+def tiny_compare_form(at: AppTest, strategies: list[str], **numbers: int) -> None:
+    """Fill the Compare page's form: ``strategies`` on the tiny test backbone, 32 px, 2 folds, and the number
+    inputs ``compare_<name>`` given as ``numbers``."""
+    at.multiselect(key="compare_strategies").set_value(strategies)
+    at.selectbox(key="compare_backbone").set_value("tiny_cnn")
+    at.select_slider(key="compare_img_size").set_value(32)
+    at.number_input(key="compare_folds").set_value(2)
+    for name, value in numbers.items():
+        at.number_input(key=f"compare_{name}").set_value(value)
+
+
 def downloads(at: AppTest, media) -> dict[str, bytes]:
     """Extension of the offered file name → its bytes, for every download button."""
     files = dict(media(b) for b in at.get("download_button"))
@@ -231,12 +253,7 @@ def test_train_page_trains_and_saves_a_tiny_run(env, tmp_path):
     assert any("Advisor" in i.value for i in at.info)
     labels = at.selectbox(key="train_backbone").options
     assert any("efficientnet_lite0" in o and "offline" in o for o in labels)
-    at.selectbox(key="train_backbone").set_value("tiny_cnn")
-    at.selectbox(key="train_strategy").set_value("fine_tune_top")
-    at.select_slider(key="train_img_size").set_value(32)
-    at.number_input(key="train_epochs").set_value(1)
-    at.number_input(key="train_folds").set_value(2)
-    at.number_input(key="train_head_epochs").set_value(2)
+    tiny_train_form(at, "fine_tune_top", epochs=1, head_epochs=2)
     button(at, "Train and save").click().run()
     ok(at)
     runs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
@@ -248,11 +265,7 @@ def test_train_page_trains_and_saves_a_tiny_run(env, tmp_path):
 
 def test_compare_page_runs_two_strategies_on_the_same_folds(env):
     at = ok(open_app("compare"))
-    at.multiselect(key="compare_strategies").set_value(["scratch", "frozen_head"])
-    at.selectbox(key="compare_backbone").set_value("tiny_cnn")
-    at.select_slider(key="compare_img_size").set_value(32)
-    at.number_input(key="compare_epochs").set_value(1)
-    at.number_input(key="compare_folds").set_value(2)
+    tiny_compare_form(at, ["scratch", "frozen_head"], epochs=1)
     button(at, "Compare").click().run()
     ok(at)
     table = next(d.value for d in at.dataframe if "backbone" in d.value.columns)

@@ -20,7 +20,17 @@ import pandas as pd
 import pytest
 import rasterio
 
-from tests.test_ui_pages import _no_legacy_pages_mode, button, downloads, media, ok, open_app, tile_bytes  # noqa: F401
+from tests.test_ui_pages import (  # noqa: F401
+    _no_legacy_pages_mode,
+    button,
+    downloads,
+    media,
+    ok,
+    open_app,
+    tile_bytes,
+    tiny_compare_form,
+    tiny_train_form,
+)
 from tests.test_values import make_values_task
 from tlgeo.ui import state
 
@@ -154,12 +164,7 @@ def test_train_page_offers_r2_and_auto_shows_ridge_probes(values_env):
     at = _values_app("train")
     assert at.selectbox(key="train_metric_values").options == ["r2"]
     assert at.selectbox(key="train_class_weights_values").options == ["none"]
-    at.selectbox(key="train_backbone").set_value("tiny_cnn")
-    at.selectbox(key="train_strategy").set_value("auto")
-    at.select_slider(key="train_img_size").set_value(32)
-    at.number_input(key="train_folds").set_value(2)
-    at.number_input(key="train_epochs").set_value(1)
-    at.number_input(key="train_head_epochs").set_value(3)
+    tiny_train_form(at, "auto", epochs=1, head_epochs=3)
     at.radio(key="train_split").set_value("random")
     button(at, "Train and save").click().run()
     ok(at)
@@ -174,10 +179,7 @@ def test_train_page_offers_r2_and_auto_shows_ridge_probes(values_env):
 
 def test_compare_page_with_values_strategies(values_env):
     at = _values_app("compare")
-    at.multiselect(key="compare_strategies").set_value(["chip_stats", "features_linear"])
-    at.selectbox(key="compare_backbone").set_value("tiny_cnn")
-    at.select_slider(key="compare_img_size").set_value(32)
-    at.number_input(key="compare_folds").set_value(2)
+    tiny_compare_form(at, ["chip_stats", "features_linear"])
     button(at, "Compare").click().run()
     ok(at)
     table = next(d.value for d in at.dataframe if "backbone" in d.value.columns)

@@ -135,17 +135,9 @@ def for_targets(
 def fold_metric(exp, probs: Mapping[str, np.ndarray], test_idx: np.ndarray, metric: str) -> float:
     """The metric (mean over targets) of probabilities (values, for a continuous target) for the tiles
     ``test_idx``."""
-    from tlgeo.metrics import classification_metrics, combine_targets, regression_metrics
+    from tlgeo.metrics import fold_metrics
 
-    per_target = {
-        t: regression_metrics(exp.targets.y[t][test_idx], probs[t])
-        if exp.targets.is_continuous(t)
-        else classification_metrics(
-            exp.targets.y[t][test_idx], probs[t], exp.targets.classes[t], ordered=exp.data.is_ordered(t)
-        )
-        for t in exp.targets.names
-    }
-    return float(combine_targets(per_target)["mean"].get(metric, float("nan")))
+    return float(fold_metrics(exp, probs, test_idx)["mean"].get(metric, float("nan")))
 
 
 def linear_probs(

@@ -198,27 +198,20 @@ class ChipStatsModel:
         for t, labels in y.items():
             w = np.asarray(weights[t])
             if self.is_continuous(t):
-                mask = np.isfinite(labels)
-                if mask.sum() < 2:
-                    raise TrainingError(
-                        f"chip_stats: the training tiles of target {t!r} hold {int(mask.sum())} value(s) in this "
-                        "fold; a regressor needs at least 2",
-                        hint="Use fewer --folds or a larger --block-size.",
-                    )
-                est = make_estimator("values", seed)
-                with _one_thread():
-                    est.fit(features[mask], labels[mask], sample_weight=w[mask])
-                self.estimators[t] = est
-                continue
-            mask = labels >= 0
-            present = np.unique(labels[mask])
-            if present.size < 2:
+                kind, mask = "values", np.isfinite(labels)
+                n, what = int(mask.sum()), "value(s)"
+                needs = "a regressor"
+            else:
+                kind, mask = "classes", labels >= 0
+                n, what = np.unique(labels[mask]).size, "class(es)"
+                needs = "a classifier"
+            if n < 2:
                 raise TrainingError(
-                    f"chip_stats: the training tiles of target {t!r} hold {present.size} class(es) in this fold; "
-                    "a classifier needs at least 2",
+                    f"chip_stats: the training tiles of target {t!r} hold {n} {what} in this fold; {needs} needs "
+                    "at least 2",
                     hint="Use fewer --folds or a larger --block-size.",
                 )
-            est = make_estimator("classes", seed)
+            est = make_estimator(kind, seed)
             with _one_thread():
                 est.fit(features[mask], labels[mask], sample_weight=w[mask])
             self.estimators[t] = est

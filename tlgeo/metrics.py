@@ -113,6 +113,28 @@ def combine_targets(per_target: Mapping[str, Mapping[str, object]]) -> dict[str,
     return out
 
 
+def fold_metrics(exp, probs: Mapping[str, np.ndarray], test_idx: np.ndarray) -> dict[str, object]:
+    """Metrics of one fold's test tiles ``test_idx``, per target and their mean (:func:`combine_targets`).
+
+    Args:
+        exp: The experiment (its ``targets`` and ``data``).
+        probs: Target → class probabilities (values, for a continuous target) of the tiles ``test_idx``.
+        test_idx: Indices of the test tiles.
+
+    Returns:
+        ``{"targets": {target: metrics}, "mean": {metric: value}}``.
+    """
+    per_target = {
+        t: regression_metrics(exp.targets.y[t][test_idx], probs[t])
+        if exp.targets.is_continuous(t)
+        else classification_metrics(
+            exp.targets.y[t][test_idx], probs[t], exp.targets.classes[t], ordered=exp.data.is_ordered(t)
+        )
+        for t in exp.targets.names
+    }
+    return combine_targets(per_target)
+
+
 def summarize_folds(fold_metrics: Sequence[Mapping[str, object]]) -> dict[str, object]:
     """Mean and sd across folds of each summary metric, per target and for the mean over targets.
 

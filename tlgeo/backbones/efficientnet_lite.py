@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from tlgeo._utils import atomic_path, cache_dir
-from tlgeo.backbones.torch_legacy import prefix_checksum, read_state_dict, verify_hub_hash
+from tlgeo.backbones.torch_legacy import existing_file, prefix_checksum, read_state_dict, verify_hub_hash
 from tlgeo.errors import WeightsError
 
 #: Version of the converted-weights layout; bump it when layer names or conversion change (old caches are ignored).
@@ -479,13 +479,7 @@ def build_efficientnet_lite(
     if weights == "imagenet":
         assign_weights(model, converted_weights(name), source=f"{name} ImageNet weights")
         return model
-    path = Path(weights)
-    if not path.is_file():
-        raise WeightsError(
-            f"Weights file {path} does not exist",
-            hint="Pass --weights imagenet, --weights none, or the path of an existing weights file.",
-            path=path,
-        )
+    path = existing_file(weights)
     if path.suffix in (".pth", ".pt"):
         assign_weights(model, converted_weights(name, path), source=str(path))
     elif is_converted_file(path):

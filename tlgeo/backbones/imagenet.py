@@ -158,11 +158,16 @@ def load_image(path: str | Path, size: int | tuple[int, int]) -> np.ndarray:
             path=path,
         ) from None
     except (UnidentifiedImageError, OSError) as exc:
-        raise DataFileError(
-            f"Image {path} cannot be read as a photo: {exc}",
-            hint="Pass a PNG, JPEG or other image file Pillow can open.",
-            path=path,
-        ) from None
+        raise _not_a_photo(path, f": {exc}") from None
+
+
+def _not_a_photo(path: str | Path, detail: str) -> DataFileError:
+    """The error for an image Pillow cannot open (``detail``: Pillow's reason, as the caller words it)."""
+    return DataFileError(
+        f"Image {path} cannot be read as a photo{detail}",
+        hint="Pass a PNG, JPEG or other image file Pillow can open.",
+        path=path,
+    )
 
 
 def check_image_header(path: str | Path) -> None:
@@ -187,11 +192,7 @@ def check_image_header(path: str | Path) -> None:
             path=path,
         ) from None
     except (UnidentifiedImageError, OSError) as exc:
-        raise DataFileError(
-            f"Image {path} cannot be read as a photo ({' '.join(str(exc).split())})",
-            hint="Pass a PNG, JPEG or other image file Pillow can open.",
-            path=path,
-        ) from None
+        raise _not_a_photo(path, f" ({' '.join(str(exc).split())})") from None
     check_pixels(path, *size)
 
 

@@ -324,13 +324,9 @@ def build_keras_app(
     if weights == "imagenet":
         weights_file = fetch_weights(name, include_top)
     elif weights is not None:
-        weights_file = Path(weights)
-        if not weights_file.is_file():
-            raise WeightsError(
-                f"Weights file {weights_file} does not exist",
-                hint="Pass --weights imagenet, --weights none, or the path of an existing weights file.",
-                path=weights_file,
-            )
+        from tlgeo.backbones.torch_legacy import existing_file
+
+        weights_file = existing_file(weights)
 
     inputs = keras.Input(shape=input_shape, name="image")
     x = preprocess_layer(list(info.scale), list(info.offset), reverse_channels=info.reverse_channels, mix=mix)(inputs)

@@ -144,6 +144,32 @@ def prefix_checksum(path: str | Path, *, prefix_bytes: int = 1 << 20, salt: str 
     return digest.hexdigest()[:12]
 
 
+def _expect(ok: object, path: Path, message: str, hint: str) -> None:
+    """Refuse the checkpoint ``path`` with ``message`` and ``hint`` unless ``ok``."""
+    if not ok:
+        raise WeightsError(message, hint=hint, path=path)
+
+
+WEIGHTS_FILE_HINT = "Pass --weights imagenet, --weights none, or the path of an existing weights file."
+
+
+def existing_file(path: str | Path, what: str = "Weights file", hint: str = WEIGHTS_FILE_HINT) -> Path:
+    """``path`` as a Path when it is a file.
+
+    Args:
+        path: A weights file or checkpoint.
+        what: What it is, as the error names it.
+        hint: How to fix a missing file.
+
+    Raises:
+        WeightsError: ``path`` is not a file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{what} {path} does not exist", hint=hint, path=path)
+    return path
+
+
 def read_state_dict(path: str | Path) -> collections.OrderedDict[str, np.ndarray]:
     """Read a legacy torch checkpoint holding a state dict into ``{name: numpy array}`` (contiguous copies).
 
@@ -157,13 +183,7 @@ def read_state_dict(path: str | Path) -> collections.OrderedDict[str, np.ndarray
         WeightsError: Missing file, zip-format checkpoint, wrong magic number or protocol, big-endian data, an
             unexpected pickled object, a storage key without data, or fewer bytes than the tensors need.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(
-            f"Checkpoint {path} does not exist",
-            hint="Check the path, or reinstall the package that ships the checkpoint.",
-            path=path,
-        )
+    path = existing_file(path, "Checkpoint", "Check the path, or reinstall the package that ships the checkpoint.")
     data = path.read_bytes()
     if data[:4] == _ZIP_MAGIC:
         raise WeightsError(
@@ -174,26 +194,26 @@ def read_state_dict(path: str | Path) -> collections.OrderedDict[str, np.ndarray
     stream = io.BytesIO(data)
     try:
         magic = pickle.load(stream)
-        if magic != MAGIC_NUMBER:
-            raise WeightsError(
-                f"{path} is not a legacy torch checkpoint (magic number {magic!r})",
-                hint="Pass the .pth file of an EfficientNet-Lite checkpoint.",
-                path=path,
-            )
+        _expect(
+            magic == MAGIC_NUMBER,
+            path,
+            f"{path} is not a legacy torch checkpoint (magic number {magic!r})",
+            "Pass the .pth file of an EfficientNet-Lite checkpoint.",
+        )
         protocol = pickle.load(stream)
-        if protocol != PROTOCOL_VERSION:
-            raise WeightsError(
-                f"Checkpoint {path} has torch protocol version {protocol!r}, expected {PROTOCOL_VERSION}",
-                hint="Re-save it with torch.save(…, _use_new_zipfile_serialization=False).",
-                path=path,
-            )
+        _expect(
+            protocol == PROTOCOL_VERSION,
+            path,
+            f"Checkpoint {path} has torch protocol version {protocol!r}, expected {PROTOCOL_VERSION}",
+            "Re-save it with torch.save(…, _use_new_zipfile_serialization=False).",
+        )
         sys_info = pickle.load(stream)
-        if not isinstance(sys_info, dict) or not sys_info.get("little_endian", False):
-            raise WeightsError(
-                f"Checkpoint {path} was written on a big-endian machine or has no system info",
-                hint="Re-save it on a little-endian machine.",
-                path=path,
-            )
+        _expect(
+            isinstance(sys_info, dict) and sys_info.get("little_endian", False),
+            path,
+            f"Checkpoint {path} was written on a big-endian machine or has no system info",
+            "Re-save it on a little-endian machine.",
+        )
         state = _StateDictUnpickler(stream).load()
         keys = pickle.load(stream)
     except WeightsError:

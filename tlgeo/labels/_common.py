@@ -291,6 +291,19 @@ def id_list(values: Iterable[object], limit: int = 8) -> str:
     return ", ".join(vals[:limit]) + (" …" if len(vals) > limit else "")
 
 
-def first_file(folder: Path, names: Sequence[str]) -> Path | None:
-    """The first of ``names`` that is a file in ``folder`` (the conventional label file names of a task)."""
-    return next((Path(folder) / n for n in names if (Path(folder) / n).is_file()), None)
+def first_file(folder: Path, names: Sequence[str], what: str, hint: str) -> Path:
+    """The first of ``names`` that is a file in ``folder`` (the conventional label file names of a task).
+
+    Args:
+        folder: The task folder.
+        names: File names, in order of preference.
+        what: What the file is, as the error names it ("village file").
+        hint: How to fix its absence.
+
+    Raises:
+        DataFileError: None of ``names`` is a file in ``folder``.
+    """
+    found = next((Path(folder) / n for n in names if (Path(folder) / n).is_file()), None)
+    if found is None:
+        raise DataFileError(f"No {what} in {folder}", hint=hint, path=Path(folder))
+    return found

@@ -443,14 +443,8 @@ def find_village_file(taskdir: str | Path) -> Path:
         DataFileError: None of them exists.
     """
     taskdir = Path(taskdir)
-    found = first_file(taskdir, VILLAGE_FILES)
-    if found is not None:
-        return found
-    raise DataFileError(
-        f"No village file in {taskdir}",
-        hint=f"Add one of: {', '.join(VILLAGE_FILES)} (village_id, lat, lon and indicator columns).",
-        path=taskdir,
-    )
+    hint = f"Add one of: {', '.join(VILLAGE_FILES)} (village_id, lat, lon and indicator columns)."
+    return first_file(taskdir, VILLAGE_FILES, "village file", hint)
 
 
 def load_villages_task(taskdir: str | Path, settings: TaskSettings) -> TaskData:

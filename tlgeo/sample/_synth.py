@@ -310,6 +310,23 @@ def road_field(shape: tuple[int, int], road: Road, reach_m: float) -> RoadField 
     return RoadField(slice(y0, y1), slice(x0, x1), off, ch, np.abs(off))
 
 
+def _scattered_holes(
+    rng: np.random.Generator,
+    along: tuple[float, float],
+    k: int,
+    across: tuple[float, float],
+    radius: tuple[float, float],
+    depth: tuple[float, float],
+) -> np.ndarray:
+    """``k`` potholes (along, across, radius, depth), each uniform in its range (drawn in that order)."""
+    return np.c_[
+        rng.uniform(*along, k),
+        rng.uniform(*across, k),
+        rng.uniform(*radius, k),
+        rng.uniform(*depth, k),
+    ]
+
+
 def add_potholes_and_patches(road: Road, rng: np.random.Generator) -> None:
     """Scatter potholes (fair: few, poor: many, clustered) and patches (fair) along a road's sections."""
     holes, patches = [], []
@@ -326,24 +343,12 @@ def add_potholes_and_patches(road: Road, rng: np.random.Generator) -> None:
                 rad = rng.uniform(0.4, 1.4, k)
                 depth = rng.uniform(0.04, 0.12, k)
                 holes.append(np.c_[s, o, rad, depth])
-            k = int(length / 8)
             holes.append(
-                np.c_[
-                    rng.uniform(start, end, k),
-                    rng.uniform(-hw + 0.6, hw - 0.6, k),
-                    rng.uniform(0.25, 0.6, k),
-                    rng.uniform(0.02, 0.06, k),
-                ]
+                _scattered_holes(rng, (start, end), int(length / 8), (-hw + 0.6, hw - 0.6), (0.25, 0.6), (0.02, 0.06))
             )
         elif surf == "fair":
-            k = int(length / 110)
             holes.append(
-                np.c_[
-                    rng.uniform(start, end, k),
-                    rng.uniform(-hw + 0.8, hw - 0.8, k),
-                    rng.uniform(0.2, 0.45, k),
-                    rng.uniform(0.02, 0.05, k),
-                ]
+                _scattered_holes(rng, (start, end), int(length / 110), (-hw + 0.8, hw - 0.8), (0.2, 0.45), (0.02, 0.05))
             )
             k = int(length / 16)
             s0 = rng.uniform(start, end - 3, k)

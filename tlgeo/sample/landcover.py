@@ -170,20 +170,16 @@ def _points(
         notes += ["inside"] * POINTS_PER_CLASS
     # near the scene edges: chips reach past the edge and are padded
     near = border & ~nodata & (dist >= 3)
-    rr, cc = np.nonzero(near)
-    pick = rng.choice(len(rr), N_EDGE_POINTS, replace=False)
-    for r, c in zip(rr[pick], cc[pick], strict=True):
-        xs.append(c + 0.5)
-        ys.append(r + 0.5)
-        names.append(CLASSES[int(cls_img[r, c])])
-        notes.append("edge")
-    rr, cc = np.nonzero(nodata & (np.arange(size)[None, :] < size - 8))
-    pick = rng.choice(len(rr), N_NODATA_POINTS, replace=False)
-    for r, c in zip(rr[pick], cc[pick], strict=True):
-        xs.append(c + 0.5)
-        ys.append(r + 0.5)
-        names.append(CLASSES[int(cls_img[r, c])])
-        notes.append("nodata")
+    # on nodata, away from the right edge
+    in_nodata = nodata & (np.arange(size)[None, :] < size - 8)
+    for where, n, note in ((near, N_EDGE_POINTS, "edge"), (in_nodata, N_NODATA_POINTS, "nodata")):
+        rr, cc = np.nonzero(where)
+        pick = rng.choice(len(rr), n, replace=False)
+        for r, c in zip(rr[pick], cc[pick], strict=True):
+            xs.append(c + 0.5)
+            ys.append(r + 0.5)
+            names.append(CLASSES[int(cls_img[r, c])])
+            notes.append(note)
     for i in range(N_OUTSIDE_POINTS):
         xs.append(float(-40 - 30 * i))
         ys.append(float(60 + 90 * i))

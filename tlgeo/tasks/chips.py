@@ -417,14 +417,8 @@ def find_label_file(taskdir: Path, cfg: ChipLabelConfig) -> Path:
         path = Path(cfg.file)
         path = path if path.is_absolute() else taskdir / path
         return check_file(path, "Labels file")
-    found = first_file(taskdir, LABEL_FILES)
-    if found is not None:
-        return found
-    raise DataFileError(
-        f"No labels file in {taskdir}",
-        hint=f"Name it with file = … in [labels] of tlgeo.toml, or add one of: {', '.join(LABEL_FILES)}.",
-        path=taskdir,
-    )
+    hint = f"Name it with file = … in [labels] of tlgeo.toml, or add one of: {', '.join(LABEL_FILES)}."
+    return first_file(taskdir, LABEL_FILES, "labels file", hint)
 
 
 def _first_scene_crs(imagery: Path):

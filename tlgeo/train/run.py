@@ -11,7 +11,7 @@ import pandas as pd
 
 from tlgeo.config import TrainConfig
 from tlgeo.errors import TrainingError
-from tlgeo.metrics import classification_metrics, combine_targets, regression_metrics, summarize_folds
+from tlgeo.metrics import fold_metrics, summarize_folds
 from tlgeo.schema import column_prefix, prob_column
 from tlgeo.splits import train_val_indices
 from tlgeo.taskdata import TaskData
@@ -78,15 +78,7 @@ def train(
                 exp, config, fit_idx, val_idx, fold=k, progress=progress, callback=callback, seed=config.seed + k
             )
             probs = _predict_probs(exp, tm, config, test_idx)
-            per_target = {
-                t: regression_metrics(exp.targets.y[t][test_idx], probs[t])
-                if exp.targets.is_continuous(t)
-                else classification_metrics(
-                    exp.targets.y[t][test_idx], probs[t], exp.targets.classes[t], ordered=exp.data.is_ordered(t)
-                )
-                for t in exp.targets.names
-            }
-            metrics = combine_targets(per_target)
+            metrics = fold_metrics(exp, probs, test_idx)
             outcomes.append(FoldOutcome(fold=k, test_idx=test_idx, probs=probs, metrics=metrics, history=hist))
             histories.extend(hist)
             callback.on_fold_end(k, metrics)

@@ -74,6 +74,32 @@ def add_imagery(fig: go.Figure, scenes: Sequence[str | Path], bands: BandConfig 
         st.caption(f"No imagery under the map: {exc}")
 
 
+def beside_folds_ui(fig: go.Figure, key: str, tiles, run: Run, basemap: str, view, opacity: float | None) -> None:
+    """The Evaluate page's maps: ``fig`` (keyed ``key``) beside the map of spatial folds, both over the scenes of
+    the run's data folder (when it has ``imagery/``).
+
+    Args:
+        fig: The left map (errors, or values and residuals).
+        key: Its widget key.
+        tiles: The run's evaluated tiles (``fold`` and footprints).
+        run: The run (its data folder and bands).
+        basemap: The maps' style.
+        view: Bounds to frame, or None.
+        opacity: The imagery's opacity, or None for no imagery.
+    """
+    from tlgeo import viz
+    from tlgeo.ui import cache
+
+    data_dir = run.config.get("data")
+    scenes = [str(p) for p in cache.scenes(data_dir)] if data_dir and (Path(data_dir) / "imagery").is_dir() else []
+    folds_fig = viz.folds_map(tiles, basemap=basemap, view=view, title="Spatial folds (test fold of each tile)")
+    for f in (fig, folds_fig):
+        add_imagery(f, scenes, run.bands, opacity)
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(fig, key=key)
+    c2.plotly_chart(folds_fig, key="evaluate_folds")
+
+
 def task_scenes(tiles) -> list[str]:
     """The scene files of a tile index (its ``path`` column)."""
     return sorted({str(p) for p in tiles["path"]}) if tiles is not None and "path" in tiles else []

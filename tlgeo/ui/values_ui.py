@@ -8,7 +8,6 @@ downloads. Class-only panels (confusion matrix, calibration, hard examples by cl
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,6 +16,7 @@ import streamlit as st
 
 from tlgeo.metrics import REGRESSION_METRICS, format_mean_sd
 from tlgeo.ui import cache, imagery_ui
+from tlgeo.ui.downloads import prediction_downloads_ui
 from tlgeo.ui.errors import ui_errors
 
 if TYPE_CHECKING:
@@ -82,8 +82,6 @@ def evaluate_values_ui(ctx, run: Run, target: str) -> None:
     with maps, ui_errors("drawing the maps", stop=False):
         view = widgets_view(tiles)
         opacity = imagery_ui.imagery_ui("evaluate")
-        data_dir = run.config.get("data")
-        scenes = [str(p) for p in cache.scenes(data_dir)] if data_dir and (Path(data_dir) / "imagery").is_dir() else []
         layer = st.radio("Colour the tiles by", list(EVALUATE_LAYERS), horizontal=True, key="evaluate_value_layer")
         column, diverging = EVALUATE_LAYERS[layer]
         shared = viz_values.value_range(np.r_[tiles["observed"].to_numpy(), tiles["predicted"].to_numpy()])
@@ -99,12 +97,7 @@ def evaluate_values_ui(ctx, run: Run, target: str) -> None:
             title=f"{target}: {layer}",
             colorbar_title=target if not diverging else "residual",
         )
-        folds_fig = viz.folds_map(tiles, basemap=ctx.basemap, view=view, title="Spatial folds (test fold of each tile)")
-        for fig in (values_fig, folds_fig):
-            imagery_ui.add_imagery(fig, scenes, run.bands, opacity)
-        c1, c2 = st.columns(2)
-        c1.plotly_chart(values_fig, key="evaluate_values_map")
-        c2.plotly_chart(folds_fig, key="evaluate_folds")
+        imagery_ui.beside_folds_ui(values_fig, "evaluate_values_map", tiles, run, ctx.basemap, view, opacity)
     with calibration:
         st.info(CLASS_ONLY.format(panel="Calibration (reliability, temperature)"), icon=":material/info:")
     with worst:
@@ -185,13 +178,4 @@ def prediction_values_ui(ctx, run: Run, done: dict, target: str) -> None:
         event = st.plotly_chart(fig, key="predict_map", on_select="rerun", selection_mode="points")
         imagery_ui.predict_inspect_ui(event, fig, ctx, run, result, target, scenes)
     labels = {"geojson": "GeoJSON (EPSG:4326)", "csv": "CSV table", "geotiff": f"GeoTIFF ({column}, float32)"}
-    for col, (kind, (name, payload, mime)) in zip(st.columns(len(done["files"])), done["files"].items(), strict=True):
-        col.download_button(
-            f"Download {labels[kind]}",
-            payload,
-            file_name=name,
-            mime=mime,
-            key=f"predict_dl_{kind}",
-            icon=":material/download:",
-            on_click="ignore",
-        )
+    prediction_downloads_ui(done["files"], labels)

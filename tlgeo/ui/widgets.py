@@ -19,6 +19,7 @@ from tlgeo.metrics import SUMMARY_METRICS, format_mean_sd
 from tlgeo.tasks import get_task, list_tasks
 from tlgeo.transfer import STRATEGY_DESCRIPTIONS, TRAINABLE, recommend_strategy
 from tlgeo.ui import cache, state, uploads
+from tlgeo.ui.downloads import prediction_downloads_ui
 from tlgeo.ui.errors import ui_errors
 
 if TYPE_CHECKING:
@@ -418,16 +419,7 @@ def prediction_ui(ctx: Context, run: Run, done: dict) -> None:
         event = st.plotly_chart(fig, key="predict_map", on_select="rerun", selection_mode="points")
         imagery_ui.predict_inspect_ui(event, fig, ctx, run, result, target, scenes)
     labels = {"geojson": "GeoJSON (EPSG:4326)", "csv": "CSV table", "geotiff": "GeoTIFF (class + probabilities)"}
-    for col, (kind, (name, payload, mime)) in zip(st.columns(len(done["files"])), done["files"].items(), strict=True):
-        col.download_button(
-            f"Download {labels[kind]}",
-            payload,
-            file_name=name,
-            mime=mime,
-            key=f"predict_dl_{kind}",
-            icon=":material/download:",
-            on_click="ignore",
-        )
+    prediction_downloads_ui(done["files"], labels)
 
 
 # --------------------------------------------------------------------------------------------- training
