@@ -50,6 +50,9 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes_the_run(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "cluster local:2: 2 worker(s) train synchronously" in out.stdout
     assert "2 cluster workers in sync" in out.stdout
+    # every fit (2 folds + the refit) ended with one checksum of all variables, BatchNorm statistics included;
+    # the driver compared it with the other worker's and found them equal (else exit 2)
+    assert sum("weights checksum" in ln and "(worker 0 of 2)" in ln for ln in out.stdout.splitlines()) == 3
     written = list(runs.iterdir())
     assert len(written) == 1 and written[0].is_dir()  # one run folder, no second worker's copy, no temp left
     run_dir = written[0]
@@ -93,3 +96,13 @@ def test_cluster_training_refuses_feature_strategies_before_any_work(tmp_path):
 def test_workers_get_the_command_without_the_cluster_flag():
     argv = ["--data", "d", "--cluster", "local:2", "--epochs", "3", "--cluster=tcp://h:1"]
     assert strip_cluster_flag(argv) == ["--data", "d", "--epochs", "3"]
+
+
+def test_the_driver_refuses_workers_that_end_with_other_weights():
+    from tlgeo.distributed.train import ClusterTrainingError, _check_same_weights
+
+    same = {i: {"stdout": f"• fold 0: weights checksum ab12 (worker {i} of 2)\n"} for i in range(2)}
+    _check_same_weights(same)  # equal: nothing raised
+    other = {**same, 1: {"stdout": "• fold 0: weights checksum ff00 (worker 1 of 2)\n"}}
+    with pytest.raises(ClusterTrainingError, match="worker 1 ended with other weights than worker 0"):
+        _check_same_weights(other)

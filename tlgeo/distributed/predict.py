@@ -132,7 +132,9 @@ def predict_inputs_on_cluster(
     from tlgeo.limits import check_windows
 
     check_batch(batch_size, stride)
-    predictor = load_predictor(run)
+    # The driver plans and merges with the run's settings; a run folder's model is loaded once per process and
+    # kept (as on the workers), so a long-lived driver (the dashboard, a bench) does not reload it for every call.
+    predictor = _worker_predictor(str(Path(run).resolve())) if isinstance(run, (str, Path)) else load_predictor(run)
     run_path = str(Path(predictor.run.path).resolve())
     plan = plan_inputs(predictor, inputs, stride)
     check_windows(plan.total, "the inputs")

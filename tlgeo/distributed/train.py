@@ -103,6 +103,28 @@ def _run_worker(argv: list[str], cluster: list[str], index: int, abort_name: str
     return {"index": index, "returncode": proc.returncode, "stdout": out, "stderr": err, "aborted": aborted}
 
 
+def _check_same_weights(results: dict[int, dict]) -> None:
+    """Every worker must end every fit with the same weights (the checksum lines of :mod:`train_loop`).
+
+    Raises:
+        ClusterTrainingError: Two workers disagree (names the fit and the workers).
+    """
+    from tlgeo.distributed.train_loop import CHECKSUM_LABEL
+
+    def sums(res: dict) -> list[str]:
+        lines = (ln for ln in (res.get("stdout") or "").splitlines() if CHECKSUM_LABEL in ln)
+        return [ln.split("(worker")[0].strip() for ln in lines]
+
+    reference = sums(results.get(0, {}))
+    for index, res in sorted(results.items()):
+        if sums(res) != reference:
+            raise ClusterTrainingError(
+                f"cluster training worker {index} ended with other weights than worker 0 "
+                f"({len(sums(res))} vs {len(reference)} fits checked)",
+                hint="Report this with the command; train without --cluster meanwhile.",
+            )
+
+
 def train_on_cluster(argv: Sequence[str], cluster: str, *, stream=None) -> int:
     """Run ``tlgeo train argv`` synchronously on the workers of ``cluster``; print the chief's output.
 
@@ -149,6 +171,8 @@ def train_on_cluster(argv: Sequence[str], cluster: str, *, stream=None) -> int:
                 failed = res
                 Event(abort_name, client=client).set()  # the others would wait forever in the next all-reduce
     chief = results.get(0, {})
+    if failed is None:
+        _check_same_weights(results)
     if chief.get("stdout"):
         stream.write(chief["stdout"])
         stream.flush()

@@ -27,6 +27,20 @@ CLUSTER_STRATEGIES = ("scratch", "fine_tune_all", "fine_tune_top")
 WORKER_INDEX_ENV = "TLGEO_WORKER_INDEX"
 
 
+#: The stage line each worker prints after every fit; the driver checks that all workers printed the same.
+CHECKSUM_LABEL = "weights checksum"
+
+
+def weights_checksum(model) -> str:
+    """SHA-256 (first 16 hex digits) of every variable of ``model``, trainable or not, in order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for w in model.get_weights():
+        digest.update(np.ascontiguousarray(w).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def multiworker_strategy():
     """The process's ``MultiWorkerMirroredStrategy`` when it runs as a training worker, else ``None``."""
     from tlgeo import devices
@@ -104,6 +118,11 @@ def fit_synchronous(
             band_names=exp.band_config.names,
         )
     model = tm.model
+    # BatchNorm moving statistics are updated from each worker's own batches and are NOT synchronised by the
+    # strategy (Keras 3 keeps them per worker): averaged after every step, so all workers hold identical
+    # variables — and take identical early-stopping decisions (a differing decision would deadlock the
+    # next all-reduce).
+    moving = [v for v in model.non_trainable_variables if "moving_" in v.path and "float" in str(v.dtype)]
 
     def dataset_fn(ctx):
         ds = make_dataset(
@@ -140,6 +159,11 @@ def fit_synchronous(
                     to_diff = optimizer.scale_loss(loss) if scaled else loss
                 grads = tape.gradient(to_diff, variables)
                 optimizer.apply_gradients(zip(grads, variables, strict=True))
+                if moving:
+                    ctx = tf.distribute.get_replica_context()
+                    means = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, [tf.identity(v.value) for v in moving])
+                    for v, m in zip(moving, means, strict=True):
+                        v.assign(m)
                 hits, weight = tf.constant(0.0), tf.constant(0.0)
                 for t in names:
                     if t not in continuous:  # class-weighted accuracy of the batch, as Keras' weighted metric
@@ -208,6 +232,7 @@ def fit_synchronous(
                     break
         model.set_weights(best_weights)
     rescale_regression_outputs(tm, stats)
+    callback.on_stage(f"fold {fold}: {CHECKSUM_LABEL} {weights_checksum(model)} (worker {index} of {n_workers})")
     return tm
 
 
