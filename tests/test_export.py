@@ -17,7 +17,13 @@ from shapely.geometry import box
 
 from tests.conftest import ROOT, write_geotiff
 from tlgeo.errors import ConfigError, OutputExistsError
-from tlgeo.export import PREDICTION_NODATA, predictions_csv_bytes, write_geojson, write_prediction_geotiff
+from tlgeo.export import (
+    PREDICTION_NODATA,
+    predictions_csv_bytes,
+    window_owner,
+    write_geojson,
+    write_prediction_geotiff,
+)
 from tlgeo.tiles import raster_info, scene_windows
 
 CLASSES = ["good", "fair", "poor"]
@@ -92,6 +98,49 @@ def test_geotiff_overlapping_windows_take_the_nearest_centre(rgb_scene, tmp_path
     with rasterio.open(fine) as ds, rasterio.open(rgb_scene) as scene:
         assert ds.transform == scene.transform and ds.shape == scene.shape
         assert ds.read(1)[30, 50] == preds.loc[idx, "class_index"]
+
+
+def nearest_window_by_brute_force(windows, cx, cy):
+    """The rule of write_prediction_geotiff written plainly: for every output pixel, every window containing it, the
+    smallest squared centre distance; ties to the window listed first."""
+    owner = np.full((len(cy), len(cx)), -1)
+    best = np.full(owner.shape, np.inf)
+    for k, (co, ro, w, h) in enumerate(windows):
+        inside = ((cx >= co) & (cx < co + w))[None, :] & ((cy >= ro) & (cy < ro + h))[:, None]
+        dist = (cy[:, None] - (ro + h / 2)) ** 2 + (cx[None, :] - (co + w / 2)) ** 2
+        better = inside & (dist < best)
+        best[better], owner[better] = dist[better], k
+    return owner
+
+
+def pixel_centres(width, height, cell):
+    cx = np.minimum((np.arange(-(-width // cell)) + 0.5) * cell, width - 0.5)
+    cy = np.minimum((np.arange(-(-height // cell)) + 0.5) * cell, height - 0.5)
+    return cx, cy
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_window_owner_equals_the_plain_nearest_centre_rule(seed):
+    """Cores burnt by rasterize + the fallback next to holes give the same owner as the brute-force rule: grids with
+    and without overlap, windows dropped (holes), windows shifted to the scene edge, irregular windows, any cell."""
+    rng = np.random.default_rng(seed)
+    width, height = int(rng.integers(40, 140)), int(rng.integers(40, 140))
+    size = int(rng.integers(8, 33))
+    stride = int(rng.choice([size, max(1, size // 2), max(1, size - 3)]))
+    info = type("Info", (), {"width": width, "height": height})()
+    grid = np.array([w[2:] for w in scene_windows(info, size, stride)], dtype=np.int64)
+    keep = rng.random(len(grid)) > rng.choice([0.0, 0.2, 0.5])
+    irregular = np.stack(
+        [rng.integers(0, width - 8, 30), rng.integers(0, height - 8, 30), np.full(30, 8), np.full(30, 8)], axis=1
+    )
+    for windows in (grid, grid[keep], irregular):
+        # listed upper-left first (as scene windows are), so "first listed" and "upper-left" break ties alike
+        windows = windows[np.lexsort((windows[:, 0] + windows[:, 2] / 2, windows[:, 1] + windows[:, 3] / 2))]
+        for cell in (1, stride, 7):
+            cx, cy = pixel_centres(width, height, cell)
+            np.testing.assert_array_equal(
+                window_owner(windows, cx, cy), nearest_window_by_brute_force(windows, cx, cy), err_msg=f"cell={cell}"
+            )
 
 
 def test_geotiff_multitask_bands(rgb_scene, tmp_path):

@@ -174,6 +174,76 @@ def _infer_cell(windows: np.ndarray) -> int:
     return int(values[counts == counts.max()].max())
 
 
+def _nearest(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """For each point, the index of the nearest of the sorted ``centres`` (a tie goes to the lower centre)."""
+    return np.searchsorted((centres[:-1] + centres[1:]) / 2, points, side="left")
+
+
+def window_owner(windows: np.ndarray, cx: np.ndarray, cy: np.ndarray) -> np.ndarray:
+    """Which window each output pixel takes: the window whose centre is nearest the pixel centre, among the windows
+    containing it (a tie goes to the upper-left window); −1 where no window contains the pixel.
+
+    ``windows`` holds ``(col_off, row_off, width, height)`` rows in scene pixels; ``cx`` / ``cy`` are the increasing
+    scene-pixel coordinates of the output pixel centres along columns and rows.
+
+    The distance separates into a column part and a row part, so over the grid of window-centre columns × rows the
+    nearest centre is the nearest centre column × the nearest centre row. Each window therefore owns a box — its
+    **core**: the output pixels nearer its centre column and row than any other's, inside the window — and the cores
+    are burnt with ``rasterio.features.rasterize`` (box edges on whole output pixels, so no pixel centre lies on an
+    edge). Only where the grid has a hole (a window skipped as all-nodata, whose neighbours overlap it) do pixels lie in
+    no core; those few take the nearest-centred window containing them, window by window, over the windows that
+    contain such a pixel.
+    """
+    from rasterio.features import rasterize
+    from rasterio.transform import Affine
+
+    nrows, ncols = len(cy), len(cx)
+    owner = np.full((nrows, ncols), -1, dtype=np.int32)
+    if not len(windows) or not nrows or not ncols:
+        return owner
+    co, ro, w, h = (windows[:, i] for i in range(4))
+    mx, my = co + w / 2, ro + h / 2
+    ux, uy = np.unique(mx), np.unique(my)
+    near_x, near_y = _nearest(cx, ux), _nearest(cy, uy)
+    kx, ky = np.searchsorted(ux, mx), np.searchsorted(uy, my)
+    # the pixels each window contains: co <= centre < co + w
+    in_j0, in_j1 = np.searchsorted(cx, co), np.searchsorted(cx, co + w)
+    in_i0, in_i1 = np.searchsorted(cy, ro), np.searchsorted(cy, ro + h)
+    j0 = np.maximum(in_j0, np.searchsorted(near_x, kx, side="left"))
+    j1 = np.minimum(in_j1, np.searchsorted(near_x, kx, side="right"))
+    i0 = np.maximum(in_i0, np.searchsorted(near_y, ky, side="left"))
+    i1 = np.minimum(in_i1, np.searchsorted(near_y, ky, side="right"))
+    keep = np.flatnonzero((j0 < j1) & (i0 < i1))[::-1]  # burnt last-wins: reversed, the first listed wins a duplicate
+    if keep.size:
+        # GeoJSON-like boxes: rasterize reads them ~9 × faster than shapely geometries (measured, 200k boxes)
+        boxes = (
+            {"type": "Polygon", "coordinates": [((a, b), (c, b), (c, d), (a, d), (a, b))]}
+            for a, b, c, d in zip(*(v[keep].tolist() for v in (j0, i0, j1, i1)), strict=True)
+        )
+        owner = rasterize(
+            zip(boxes, keep.tolist(), strict=True),
+            out_shape=(nrows, ncols),
+            transform=Affine.identity(),
+            fill=-1,
+            dtype="int32",
+        )
+    holes = owner < 0
+    if not holes.any():
+        return owner
+    # windows containing a pixel in no core: count such pixels per window with a summed-area table
+    sat = np.zeros((nrows + 1, ncols + 1), dtype=np.int64)
+    sat[1:, 1:] = holes.cumsum(0).cumsum(1)
+    n_holes = sat[in_i1, in_j1] - sat[in_i0, in_j1] - sat[in_i1, in_j0] + sat[in_i0, in_j0]
+    best = np.full((nrows, ncols), np.inf)
+    for k in np.flatnonzero(n_holes > 0):
+        rows, cols = slice(in_i0[k], in_i1[k]), slice(in_j0[k], in_j1[k])
+        dist = (cy[rows, None] - my[k]) ** 2 + (cx[None, cols] - mx[k]) ** 2
+        better = holes[rows, cols] & (dist < best[rows, cols])
+        best[rows, cols][better] = dist[better]
+        owner[rows, cols][better] = k
+    return owner
+
+
 def write_prediction_geotiff(
     result_or_predictions,
     scene_path: str | Path,
@@ -195,8 +265,9 @@ def write_prediction_geotiff(
     raster has ``ceil(width / cell) × ceil(height / cell)`` pixels, so the last row and column may reach past the
     scene edge by less than one cell. Each output pixel takes the window whose centre is nearest to the pixel
     centre (clamped into the scene) among the windows containing it — with overlapping windows that is the most
-    central prediction (a tie — a pixel on the border of two windows' halves — goes to the window listed first,
-    i.e. the upper-left one). ``cell=1`` gives one output pixel per scene pixel (memory grows with the scene).
+    central prediction (a tie — a pixel on the border of two windows' halves — goes to the upper-left window);
+    :func:`window_owner` burns each window's core with ``rasterio.features.rasterize``. ``cell=1`` gives one
+    output pixel per scene pixel (memory grows with the scene).
 
     Args:
         result_or_predictions: A :class:`tlgeo.predict.PredictionResult` or its ``predictions`` frame (needs the
@@ -253,17 +324,7 @@ def write_prediction_geotiff(
     ncols, nrows = -(-info.width // cell), -(-info.height // cell)
     cx = np.minimum((np.arange(ncols) + 0.5) * cell, info.width - 0.5)
     cy = np.minimum((np.arange(nrows) + 0.5) * cell, info.height - 0.5)
-    owner = np.full((nrows, ncols), -1, dtype=np.int64)
-    best = np.full((nrows, ncols), np.inf)
-    for k, (co, ro, w, h) in enumerate(windows):
-        j0, j1 = np.searchsorted(cx, [co, co + w])
-        i0, i1 = np.searchsorted(cy, [ro, ro + h])
-        if j0 >= j1 or i0 >= i1:
-            continue
-        dist = (cy[i0:i1, None] - (ro + h / 2)) ** 2 + (cx[None, j0:j1] - (co + w / 2)) ** 2
-        better = dist < best[i0:i1, j0:j1]
-        best[i0:i1, j0:j1][better] = dist[better]
-        owner[i0:i1, j0:j1][better] = k
+    owner = window_owner(windows, cx, cy)
     covered = owner >= 0
     bands: list[tuple[str, np.ndarray]] = []
     for index_col, prob_cols in columns.values():
