@@ -24,6 +24,26 @@ def _tlgeo(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     )
 
 
+def _train_roads_timed(*args: str, timeout: float = 300):
+    """``_train_roads`` with each stdout line's arrival time: ``.timed`` is [(seconds since start, line), …]."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "tlgeo", "train", "--data", str(SAMPLE / "roads"), "--backbone", "tiny_cnn", *args]
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)
+    reader.start()
+    timed = [(time.monotonic() - start, line.rstrip("\n")) for line in proc.stdout]
+    proc.wait(timeout=timeout)
+    reader.join()
+    stdout = "".join(f"{line}\n" for _, line in timed)
+    return SimpleNamespace(returncode=proc.returncode, stdout=stdout, stderr="".join(err), timed=timed)
+
+
 def _train_roads(*args: str) -> subprocess.CompletedProcess:
     """``tlgeo train`` of the sample roads with the tiny test backbone and ``args``."""
     return _tlgeo("train", "--data", str(SAMPLE / "roads"), "--backbone", "tiny_cnn", *args)
@@ -31,7 +51,7 @@ def _train_roads(*args: str) -> subprocess.CompletedProcess:
 
 def test_two_workers_train_in_sync_and_only_the_chief_writes_the_run(tmp_path):
     runs = tmp_path / "runs"
-    out = _train_roads(
+    out = _train_roads_timed(
         "--weights",
         "none",
         "--strategy",
@@ -49,6 +69,11 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes_the_run(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "cluster local:2: 2 worker(s) train synchronously" in out.stdout
+    # the chief's lines reach the terminal while it trains, not all at the end: the first epoch line came seconds
+    # before the last (3 fits of up to 4 epochs) — and none twice
+    epochs = [t for t, line in out.timed if "epoch" in line and "loss" in line]
+    assert len(epochs) >= 6 and epochs[-1] - epochs[0] > 1.0, out.timed
+    assert sum("weights checksum" in ln for ln in out.stdout.splitlines()) == 3
     assert "2 cluster workers in sync" in out.stdout
     # every fit (2 folds + the refit) ended with one checksum of all variables, BatchNorm statistics included;
     # the driver compared it with the other worker's and found them equal (else exit 2)

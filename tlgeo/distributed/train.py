@@ -6,7 +6,8 @@ worker's host) and its index. TensorFlow's ``MultiWorkerMirroredStrategy`` then 
 step between those processes (:mod:`tlgeo.distributed.train_loop`). Every worker runs the whole command — the
 spatial folds and the final refit, each fit synchronous across the workers, each worker stepping on its own shard
 of the training tiles — and only worker 0, the chief, writes the run folder (atomically, as single-host training
-does). When one worker fails, the others are stopped and the command reports which failed and why.
+does). The chief's output (epoch lines, fold results) reaches the driver line by line while it trains (Dask events).
+When one worker fails, the others are stopped and the command reports which failed and why.
 """
 
 from __future__ import annotations
@@ -73,11 +74,24 @@ def _host_of(address: str) -> str:
     return hostport.rsplit(":", 1)[0]
 
 
-def _run_worker(argv: list[str], cluster: list[str], index: int, abort_name: str) -> dict:
-    """A Dask task: run one training worker process to its end (or until the job is aborted)."""
-    import json
+def _pump(stream, lines: list[str], publish=None) -> None:
+    """Collect a worker process's output lines (and pass each to ``publish`` as it arrives)."""
+    for line in stream:
+        lines.append(line)
+        if publish is not None:
+            publish(line.rstrip("\n"))
 
-    from distributed import Event
+
+def _run_worker(argv: list[str], cluster: list[str], index: int, abort_name: str, topic: str | None = None) -> dict:
+    """A Dask task: run one training worker process to its end (or until the job is aborted).
+
+    With ``topic``, each line the process prints is also sent to the driver as it comes (a Dask event on that
+    topic), so the chief's epoch lines appear while training runs.
+    """
+    import json
+    import threading
+
+    from distributed import Event, get_worker
 
     from tlgeo.distributed.train_loop import WORKER_INDEX_ENV
 
@@ -90,7 +104,20 @@ def _run_worker(argv: list[str], cluster: list[str], index: int, abort_name: str
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        bufsize=1,
     )
+    publish = None
+    if topic is not None:
+        worker = get_worker()
+        publish = lambda line: worker.log_event(topic, line)  # noqa: E731 - thread-safe in distributed
+    out: list[str] = []
+    err: list[str] = []
+    pumps = [
+        threading.Thread(target=_pump, args=(proc.stdout, out, publish), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stderr, err), daemon=True),
+    ]
+    for t in pumps:
+        t.start()
     abort = Event(abort_name)
     aborted = False
     while proc.poll() is None:
@@ -99,8 +126,16 @@ def _run_worker(argv: list[str], cluster: list[str], index: int, abort_name: str
             aborted = True
             break
         time.sleep(_POLL_S)
-    out, err = proc.communicate()
-    return {"index": index, "returncode": proc.returncode, "stdout": out, "stderr": err, "aborted": aborted}
+    proc.wait()
+    for t in pumps:
+        t.join()
+    return {
+        "index": index,
+        "returncode": proc.returncode,
+        "stdout": "".join(out),
+        "stderr": "".join(err),
+        "aborted": aborted,
+    }
 
 
 def _check_same_weights(results: dict[int, dict]) -> None:
@@ -154,9 +189,27 @@ def train_on_cluster(argv: Sequence[str], cluster: str, *, stream=None) -> int:
             file=stream,
             flush=True,
         )
-        abort_name = f"tlgeo-train-abort-{uuid.uuid4().hex}"
+        job = uuid.uuid4().hex
+        abort_name, topic = f"tlgeo-train-abort-{job}", f"tlgeo-train-output-{job}"
+        streamed: list[str] = []
+
+        def show(event) -> None:  # runs on the client's event-loop thread, in the order the chief printed
+            streamed.append(event[1])
+            print(event[1], file=stream, flush=True)
+
+        client.subscribe_topic(topic, show)
         futures = [
-            client.submit(_run_worker, args, peers, i, abort_name, workers=[w], allow_other_workers=False, pure=False)
+            client.submit(
+                _run_worker,
+                args,
+                peers,
+                i,
+                abort_name,
+                topic if i == 0 else None,
+                workers=[w],
+                allow_other_workers=False,
+                pure=False,
+            )
             for i, w in enumerate(workers)
         ]
         results: dict[int, dict] = {}
@@ -170,11 +223,15 @@ def train_on_cluster(argv: Sequence[str], cluster: str, *, stream=None) -> int:
             if res["returncode"] != 0 and not res.get("aborted") and failed is None:
                 failed = res
                 Event(abort_name, client=client).set()  # the others would wait forever in the next all-reduce
+        client.unsubscribe_topic(topic)
     chief = results.get(0, {})
     if failed is None:
         _check_same_weights(results)
-    if chief.get("stdout"):
-        stream.write(chief["stdout"])
+    # lines whose events had not arrived when the job ended (the events come in order: the streamed ones are a prefix)
+    lines = (chief.get("stdout") or "").split("\n")
+    rest = lines[len(streamed) : -1 if lines[-1] == "" else None]
+    if rest:
+        stream.write("\n".join(rest) + "\n")
         stream.flush()
     if failed is not None:
         err = [ln for ln in (failed.get("stderr") or "").splitlines() if ln.strip()]
