@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 
@@ -99,6 +100,22 @@ def test_two_workers_predict_the_sample_scenes_like_one_process(run, client, sin
             np.testing.assert_array_equal(da.read(), db.read())
 
 
+def test_with_a_sink_the_driver_holds_one_batch_at_a_time(run, client, single):
+    """Each spooled batch reaches the sink as its own frame and is dropped: concatenated, the frames are the
+    single-process predictions (same rows, order, values); the result itself holds no rows."""
+    frames = []
+    res = predict_inputs_on_cluster(
+        run.path, SCENES, client=client, batch_size=64, windows_per_task=256, sink=frames.append
+    )
+    assert len(res.predictions) == 0 and res.scenes == [Path(s) for s in SCENES] and not res.warnings
+    assert len(frames) >= 32 and max(len(f) for f in frames) <= 256  # 8,192 windows in batches of 256
+    merged = pd.concat(frames, ignore_index=True)
+    expected = single.predictions
+    assert list(merged["tile_id"]) == list(expected["tile_id"]) and all(f.crs == expected.crs for f in frames)
+    np.testing.assert_allclose(merged["prob_good"], expected["prob_good"], atol=1e-6)
+    assert merged.geometry.geom_equals_exact(expected.geometry, tolerance=1e-6).all()
+
+
 def test_a_worker_killed_mid_prediction_has_its_batches_retried(run, client, single):
     pids = sorted(client.run(os.getpid).values())
     killed = []
@@ -158,9 +175,10 @@ def test_cli_cluster_writes_the_same_files_and_refuses_a_bad_value(run, tmp_path
     )
     assert bad.returncode == 2 and "--cluster" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "x.geojson").exists()
+    files = (("out", "geojson"), ("geotiff", "tif"), ("csv", "csv"))
     for name, extra in (("one", []), ("cluster", ["--cluster", "local:1"])):
         out = subprocess.run(
-            [*base, "--out", str(tmp_path / f"{name}.geojson"), "--geotiff", str(tmp_path / f"{name}.tif"), *extra],
+            [*base, *(f"--{k}={tmp_path / name}.{ext}" for k, ext in files), *extra],
             capture_output=True,
             text=True,
             env=env,
@@ -168,6 +186,12 @@ def test_cli_cluster_writes_the_same_files_and_refuses_a_bad_value(run, tmp_path
         )
         assert out.returncode == 0, out.stderr[-2000:]
     assert "cluster local:1: 1 worker(s)" in out.stderr
-    _assert_same_geojson(tmp_path / "one.geojson", tmp_path / "cluster.geojson")
+    _assert_same_geojson(tmp_path / "one.geojson", tmp_path / "cluster.geojson")  # written batch by batch
+    one, cluster = (pd.read_csv(tmp_path / f"{n}.csv") for n in ("one", "cluster"))
+    pd.testing.assert_frame_equal(
+        one.drop(columns=["prob_good", "prob_fair", "prob_poor"]),
+        cluster.drop(columns=["prob_good", "prob_fair", "prob_poor"]),
+    )
+    np.testing.assert_allclose(one["prob_good"], cluster["prob_good"], atol=1e-6)
     with rasterio.open(tmp_path / "one.tif") as a, rasterio.open(tmp_path / "cluster.tif") as b:
         np.testing.assert_array_equal(a.read(), b.read())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 import sys
 
@@ -19,6 +20,8 @@ from tests.conftest import ROOT, write_geotiff
 from tlgeo.errors import ConfigError, OutputExistsError
 from tlgeo.export import (
     PREDICTION_NODATA,
+    csv_writer,
+    geojson_writer,
     predictions_csv_bytes,
     window_owner,
     write_geojson,
@@ -206,6 +209,48 @@ def test_prediction_geojson_roundtrip(rgb_scene, tmp_path):
     assert list(back["tile_id"]) == list(preds["tile_id"])
     assert back["window"].iloc[0] == "0,0,32,32"
     np.testing.assert_allclose(back[[f"prob_{c}" for c in CLASSES]].sum(axis=1), 1.0, atol=1e-9)
+
+
+def test_geojson_and_csv_written_a_frame_at_a_time_equal_the_whole_frame(rgb_scene, tmp_path):
+    """The writers ``predict --cluster`` streams batches through: read back, the same collection as one write."""
+    preds = fake_predictions(rgb_scene, stride=20)
+    parts = [preds.iloc[:7], preds.iloc[7:7], preds.iloc[7:20], preds.iloc[20:]]  # an empty part too
+    with geojson_writer(tmp_path / "parts.geojson") as add_geojson, csv_writer(tmp_path / "parts.csv") as add_csv:
+        for part in parts:
+            add_geojson(part)
+            add_csv(part)
+    whole = json.loads(write_geojson(preds, tmp_path / "whole.geojson").read_text())
+    streamed = json.loads((tmp_path / "parts.geojson").read_text())
+    assert streamed["type"] == "FeatureCollection" and streamed["name"] == "parts"
+    assert streamed["features"] == whole["features"] and len(whole["features"]) == len(preds)
+    assert streamed["bbox"] == pytest.approx(whole["bbox"], abs=1e-7)
+    back = gpd.read_file(tmp_path / "parts.geojson")
+    assert back.crs.to_string() in ("OGC:CRS84", "EPSG:4326") and list(back["tile_id"]) == list(preds["tile_id"])
+    assert (tmp_path / "parts.csv").read_bytes() == predictions_csv_bytes(preds)
+    # nothing added: a valid empty collection
+    with geojson_writer(tmp_path / "empty.geojson"):
+        pass
+    assert gpd.read_file(tmp_path / "empty.geojson").empty
+
+
+def test_streamed_writers_refuse_an_existing_file_and_leave_nothing_when_the_work_fails(rgb_scene, tmp_path):
+    preds = fake_predictions(rgb_scene)
+    out = tmp_path / "out"
+    out.mkdir()
+    kept = out / "kept.geojson"
+    kept.write_text("mine")
+    with pytest.raises(OutputExistsError), geojson_writer(kept):
+        pass
+    assert kept.read_text() == "mine"
+    with (
+        pytest.raises(RuntimeError),
+        geojson_writer(out / "p.geojson") as add,
+        csv_writer(out / "p.csv") as c,
+    ):
+        add(preds.iloc[:3])
+        c(preds.iloc[:3])
+        raise RuntimeError("the prediction failed half-way")
+    assert sorted(p.name for p in out.iterdir()) == ["kept.geojson"]
 
 
 def test_export_imports_neither_keras_nor_streamlit():

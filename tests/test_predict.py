@@ -504,3 +504,14 @@ def test_sample_roads_undriven_roads_match_the_surface_drawn(tmp_path):
     agreement = float((pieces["length_m"] * ok).sum() / pieces["length_m"].sum())
     print(f"sample roads: {len(pieces)} pieces along undriven roads, length-weighted agreement {agreement:.2f}")
     assert agreement >= 0.7
+
+
+def test_scene_grid_array_is_scene_grid_as_an_array():
+    """The cluster driver's compact plan: the same windows, in the same order, as the single-process grid."""
+    from tlgeo.predict.inputs import scene_grid, scene_grid_array
+
+    for width, height, size, stride in ((130, 100, 32, None), (130, 100, 32, 20), (64, 64, 64, None), (50, 300, 64, 7)):
+        info = type("Info", (), {"width": width, "height": height, "path": "scene.tif"})()
+        grid = scene_grid_array(info, size, stride)
+        assert grid.dtype == np.int64 and grid.shape[1] == 6
+        np.testing.assert_array_equal(grid, np.array(scene_grid(info, size, stride), dtype=np.int64))

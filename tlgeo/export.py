@@ -6,6 +6,10 @@ replaced when ``overwrite=True``. Writer defaults live in one profile per format
 
 from __future__ import annotations
 
+import contextlib
+import json
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -64,6 +68,68 @@ def write_geojson(gdf: gpd.GeoDataFrame, path: str | Path, *, overwrite: bool = 
     with atomic_path(path, overwrite=overwrite) as tmp:
         out.to_file(tmp, driver="GeoJSON", engine="pyogrio", layer=path.stem, layer_options=GEOJSON_PROFILE)
     return path
+
+
+def _collection_parts(text: str) -> tuple[list[str], list[str], list[float] | None]:
+    """A FeatureCollection written by GDAL → its header lines (up to ``"features": [``, without the bbox), its
+    features (one JSON text each) and its bbox."""
+    lines = text.split("\n")
+    start = next((i for i, ln in enumerate(lines) if ln.startswith('"features": [')), None)
+    end = max((i for i, ln in enumerate(lines) if ln == "]"), default=None)
+    if start is None or end is None or end <= start:  # not GDAL's layout: parse it (slower, same features)
+        doc = json.loads(text)
+        header = ["{", '"type": "FeatureCollection",', f'"name": {json.dumps(doc.get("name", ""))},', '"features": [']
+        features = [json.dumps(f, ensure_ascii=False) for f in doc.get("features", [])]
+        return header, features, doc.get("bbox")
+    bbox_lines = [ln for ln in lines[:start] if ln.startswith('"bbox":')]
+    bbox = json.loads("{" + bbox_lines[0].rstrip().rstrip(",") + "}")["bbox"] if bbox_lines else None
+    header = [ln for ln in lines[: start + 1] if not ln.startswith('"bbox":')]
+    return header, [ln.rstrip(",") for ln in lines[start + 1 : end]], bbox
+
+
+@contextlib.contextmanager
+def geojson_writer(path: str | Path, *, overwrite: bool = False) -> Iterator[Callable[[gpd.GeoDataFrame], None]]:
+    """Write an RFC 7946 FeatureCollection one frame at a time, atomically: memory is bounded by one frame.
+
+    Yields ``add(frame)``; each frame goes through :func:`write_geojson` (the same GDAL writer and profile), and its
+    features are appended as GDAL wrote them. The collection's ``bbox`` (the union of the frames') comes after the
+    features (JSON members are unordered). Frames should share one CRS (as the parts of one frame would); read back,
+    the file equals :func:`write_geojson` of the frames concatenated. Nothing is written if the block fails.
+
+    Raises:
+        OutputExistsError: ``path`` exists and ``overwrite`` is False (before anything is written).
+    """
+    path = Path(path)
+    refuse_existing(path, overwrite=overwrite)
+    state: dict = {"header": None, "n": 0, "bbox": None}
+    with (
+        atomic_path(path, overwrite=overwrite) as tmp,
+        open(tmp, "w", encoding="utf-8") as out,
+        tempfile.TemporaryDirectory(prefix="tlgeo-geojson-") as scratch,
+    ):
+
+        def add(frame: gpd.GeoDataFrame) -> None:
+            if not len(frame):
+                return
+            chunk = write_geojson(frame, Path(scratch) / f"{path.stem}.geojson", overwrite=True)
+            header, features, bbox = _collection_parts(chunk.read_text(encoding="utf-8"))
+            if state["header"] is None:
+                state["header"] = header
+                out.write("\n".join(header))
+            for feature in features:
+                out.write(("," if state["n"] else "") + "\n" + feature)
+                state["n"] += 1
+            if bbox:
+                old = state["bbox"] or bbox
+                state["bbox"] = [*map(min, old[:2], bbox[:2]), *map(max, old[2:], bbox[2:])]
+
+        yield add
+        if state["header"] is None:
+            out.write(f'{{\n"type": "FeatureCollection",\n"name": {json.dumps(path.stem)},\n"features": [')
+        out.write("\n]")
+        if state["bbox"]:
+            out.write(f',\n"bbox": [ {", ".join(repr(float(v)) for v in state["bbox"])} ]')
+        out.write("\n}\n")
 
 
 def geojson_bytes(gdf: gpd.GeoDataFrame) -> bytes:
@@ -361,6 +427,32 @@ def write_prediction_geotiff(
             software="tlgeo",
         )
     return out_path
+
+
+@contextlib.contextmanager
+def csv_writer(path: str | Path, *, overwrite: bool = False) -> Iterator[Callable[[gpd.GeoDataFrame], None]]:
+    """Write the predictions CSV (:func:`predictions_csv_bytes`) one frame at a time, atomically; the header once.
+
+    Raises:
+        OutputExistsError: ``path`` exists and ``overwrite`` is False (before anything is written).
+    """
+    path = Path(path)
+    refuse_existing(path, overwrite=overwrite)
+    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as out:
+        header: list[bytes] = []
+
+        def add(frame: gpd.GeoDataFrame) -> None:
+            if not len(frame):
+                return
+            first, rest = predictions_csv_bytes(frame).split(b"\n", 1)
+            if not header:
+                header.append(first)
+                out.write(first + b"\n")
+            elif first != header[0]:
+                raise ConfigError(f"The predictions written to {path} changed columns between parts")
+            out.write(rest)
+
+        yield add
 
 
 def predictions_csv_bytes(predictions) -> bytes:

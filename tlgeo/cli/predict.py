@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from tlgeo.cli.argtypes import positive_int
 from tlgeo.errors import ConfigError
@@ -66,22 +69,23 @@ def run(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace, predict: Callable[..., PredictionResult] | None = None) -> int:
     """``tlgeo predict``: predict tiles, folders and scenes; write GeoJSON (+ GeoTIFF, CSV); print a summary.
 
-    ``predict`` replaces :func:`predict_inputs` (same signature), e.g. the cluster one of ``--cluster``.
+    ``predict`` replaces :func:`predict_inputs` (same signature), e.g. the cluster one of ``--cluster``. When it
+    takes a ``sink`` (the cluster one does), the GeoJSON and CSV are written batch by batch as the rows arrive and
+    only the ``--geotiff`` scene's rows are kept (``--roads`` needs every row and keeps them all).
     """
-    from tlgeo._utils import atomic_path
-    from tlgeo.export import predictions_csv_bytes, write_geojson, write_prediction_geotiff
+    from tlgeo.export import csv_writer, geojson_writer, write_geojson, write_prediction_geotiff
     from tlgeo.inputs import check_rasters_convertible
     from tlgeo.limits import check_windows
     from tlgeo.outputs import check_outputs
     from tlgeo.predict import (
         SCENE_FACTOR,
         check_batch,
-        label_column,
         load_predictor,
         plan_inputs,
         predict_inputs,
         predictions_along_roads,
     )
+    from tlgeo.predict.results import _concat
 
     roads_file, roads_out = getattr(args, "roads", None), getattr(args, "roads_out", None)
     if (roads_file is None) != (roads_out is None):
@@ -108,26 +112,34 @@ def run_predict(args: argparse.Namespace, predict: Callable[..., PredictionResul
                 hint=f"A scene is a raster larger than {SCENE_FACTOR} × the run's tile size "
                 f"({predictor.tile_size} px); predict one scene per command to get its GeoTIFF.",
             )
-    result = (predict or predict_inputs)(
-        predictor, args.inputs, stride=args.stride, batch_size=args.batch_size, progress=cli_progress()
-    )
-    preds = result.predictions
-    print(f"run {result.run_id} ({predictor.backbone}): {len(preds)} tile(s) predicted")
-    for target, counts in result.class_counts().items():
-        name = "" if len(result.targets) == 1 else f"{target}: "
-        print(f"  {name}" + ", ".join(f"{c} {n}" for c, n in counts.items()))
-    for target in (t for t, c in result.targets.items() if not c and len(preds)):
-        v = preds[label_column(result.targets, target, "value")]
-        print(f"  {target}: predicted from {v.min():.4g} to {v.max():.4g} (mean {v.mean():.4g})")
-    for w in result.warnings:
-        print(f"warning: {w}")
-    written = [write_geojson(preds, args.out, overwrite=args.overwrite)]
+    kwargs = dict(stride=args.stride, batch_size=args.batch_size, progress=cli_progress())
+    tally = _Tally(predictor.targets)
+    written: list[Path] = []
+    if getattr(predict, "takes_sink", False) and roads is None:
+        kept = []  # the --geotiff scene's rows (one scene), else nothing
+        with contextlib.ExitStack() as files:
+            sinks = [tally.add, files.enter_context(geojson_writer(args.out, overwrite=args.overwrite))]
+            if args.csv is not None:
+                sinks.append(files.enter_context(csv_writer(args.csv, overwrite=args.overwrite)))
+            if args.geotiff is not None:
+                sinks.append(kept.append)
+            result = predict(predictor, args.inputs, sink=lambda frame: [f(frame) for f in sinks], **kwargs)
+            tally.print(result, predictor.backbone)
+        written += [Path(args.out), *([Path(args.csv)] if args.csv is not None else [])]
+        preds = _concat(kept, predictor)
+    else:
+        result = (predict or predict_inputs)(predictor, args.inputs, **kwargs)
+        preds = result.predictions
+        tally.add(preds)
+        tally.print(result, predictor.backbone)
+        written.append(write_geojson(preds, args.out, overwrite=args.overwrite))
+        if args.csv is not None:
+            with csv_writer(args.csv, overwrite=args.overwrite) as add_rows:
+                add_rows(preds)
+            written.append(Path(args.csv))
     if args.geotiff is not None:
-        written.append(write_prediction_geotiff(result, plan.scenes[0], args.geotiff, overwrite=args.overwrite))
-    if args.csv is not None:
-        with atomic_path(args.csv, overwrite=args.overwrite) as tmp:
-            tmp.write_bytes(predictions_csv_bytes(preds))
-        written.append(Path(args.csv))
+        geotiff = write_prediction_geotiff(preds, plan.scenes[0], args.geotiff, overwrite=args.overwrite)
+        written.insert(1, geotiff)
     if roads is not None:
         pieces = predictions_along_roads(result, roads)
         print(f"  {len(pieces)} road piece(s), {pieces.to_crs(pieces.estimate_utm_crs()).length.sum() / 1000:.2f} km")
@@ -135,6 +147,41 @@ def run_predict(args: argparse.Namespace, predict: Callable[..., PredictionResul
     for p in written:
         print(f"wrote {p}")
     return 0
+
+
+class _Tally:
+    """What ``tlgeo predict`` prints about the predictions, gathered a frame at a time (rows, classes, values)."""
+
+    def __init__(self, targets) -> None:
+        self.targets = targets
+        self.rows = 0
+        self.counts = {t: dict.fromkeys(c, 0) for t, c in targets.items() if c}
+        self.values = {t: [np.inf, -np.inf, 0.0, 0] for t, c in targets.items() if not c}  # min, max, sum, n
+
+    def add(self, frame) -> None:
+        from tlgeo.predict import label_column
+
+        self.rows += len(frame)
+        for target, counts in self.counts.items():
+            for c, n in frame[label_column(self.targets, target)].value_counts().items():
+                if c in counts:
+                    counts[c] += int(n)
+        for target, acc in self.values.items():
+            v = frame[label_column(self.targets, target, "value")].dropna().to_numpy(dtype="float64")
+            if v.size:
+                acc[:] = [min(acc[0], v.min()), max(acc[1], v.max()), acc[2] + v.sum(), acc[3] + v.size]
+
+    def print(self, result: PredictionResult, backbone: str) -> None:
+        """The summary lines: rows, tiles per class of each target, the range of each value, the warnings."""
+        print(f"run {result.run_id} ({backbone}): {self.rows} tile(s) predicted")
+        for target, counts in self.counts.items():
+            name = "" if len(self.targets) == 1 else f"{target}: "
+            print(f"  {name}" + ", ".join(f"{c} {n}" for c, n in counts.items()))
+        for target, (lo, hi, total, n) in self.values.items():
+            if n:
+                print(f"  {target}: predicted from {lo:.4g} to {hi:.4g} (mean {total / n:.4g})")
+        for w in result.warnings:
+            print(f"warning: {w}")
 
 
 def cli_progress(stream=None) -> ProgressFn:

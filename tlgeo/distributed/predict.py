@@ -6,8 +6,9 @@ same batches as in one process) and tiles into batches of files. A worker task r
 raster (the path must be the same on every worker: a shared file system; GDAL ``/vsi…`` paths are untested) with the same
 reader and model code (:func:`tlgeo.predict.streaming._read_windows`, :func:`tlgeo.predict.streaming._predict_stream`); the run's model
 is loaded once per worker process (:func:`_worker_predictor`). Each finished batch is written to a spool folder and
-dropped from memory; at most :data:`IN_FLIGHT_PER_WORKER` batches per worker are submitted at once, so the driver
-holds the probabilities only (a few floats per window) when it merges at the end.
+dropped from memory; at most :data:`IN_FLIGHT_PER_WORKER` batches per worker are submitted at once. At the end the
+spooled batches are merged in order one at a time: into the same frame as one process, or — with a ``sink``, as
+``tlgeo predict --cluster`` does — straight into the output files, so the driver never holds the whole job.
 
 A batch whose task fails is retried (:data:`RETRIES`; a worker that dies is replaced by its nanny and the scheduler
 reschedules its batches); batches that still fail are reported as warnings naming the scene and windows, and the
@@ -20,20 +21,24 @@ import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tlgeo.errors import DataFileError, RasterError, TlgeoError
-from tlgeo.predict.inputs import _predict_tile_files, plan_inputs, scene_grid
+from tlgeo.predict.inputs import _predict_tile_files, plan_inputs, scene_grid_array
 from tlgeo.predict.predictor import PredictionResult, Predictor, ProgressFn, load_predictor
 from tlgeo.predict.results import _concat, _nothing_predicted, _skip, check_batch, scene_frame
 from tlgeo.predict.streaming import _ordered, _predict_stream, _read_windows, _Readers, _Source
 from tlgeo.runs import Run
 from tlgeo.schema import source_names
 from tlgeo.tiles import raster_info
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 #: Windows per worker task (rounded up to a multiple of ``batch_size``).
 WINDOWS_PER_TASK = 256
@@ -57,14 +62,18 @@ def _worker_predictor(run_path: str) -> Predictor:
 
 
 def _window_task(
-    run_path: str, scene: str, windows: list[tuple[int, int, int, int]], start: int, batch_size: int
+    run_path: str, scene: str, stride: int, start: int, count: int, batch_size: int
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Worker: windows ``start …`` of a scene → positions kept (non-empty windows) and probabilities per target."""
+    """Worker: windows ``start … start + count − 1`` of a scene's grid (the run's tile size, ``stride``) → positions
+    kept (non-empty windows) and probabilities per target. The worker rebuilds the grid itself, so a task carries
+    a few numbers, not its window list (the scheduler holds every pending task's arguments)."""
     import rasterio
 
     from tlgeo.predict import READ_CACHE_BYTES
 
     predictor = _worker_predictor(run_path)
+    grid = scene_grid_array(raster_info(scene), predictor.tile_size, stride)
+    windows = [tuple(w) for w in grid[start : start + count, 2:].tolist()]
     src = _Source.prepare(scene, predictor.bands)
     readers = _Readers()
     jobs = (
@@ -107,11 +116,18 @@ def predict_inputs_on_cluster(
     batch_size: int = 32,
     progress: ProgressFn | None = None,
     windows_per_task: int = WINDOWS_PER_TASK,
+    sink: Callable[[gpd.GeoDataFrame], None] | None = None,
 ) -> PredictionResult:
     """:func:`tlgeo.predict.predict_inputs` with the reading and the model on the workers of ``client``.
 
     The result is the one :func:`~tlgeo.predict.predict_inputs` returns (same rows, same order, same values);
     batches that could not be predicted after retries are named in ``warnings``.
+
+    With ``sink``, the driver never holds the whole job: each batch's rows go to ``sink`` as a frame, in the order
+    of the rows of :func:`~tlgeo.predict.predict_inputs` and in the CRS of the first (the frames concatenated are
+    that function's frame), and are dropped; the result then has no rows (its warnings, targets and scenes are
+    set). ``tlgeo predict --cluster`` writes its GeoJSON and CSV this way
+    (:func:`tlgeo.export.geojson_writer`, :func:`tlgeo.export.csv_writer`).
 
     Args:
         run: Run folder, :class:`~tlgeo.runs.Run` or :class:`~tlgeo.predict.Predictor` (its folder must be readable
@@ -122,6 +138,7 @@ def predict_inputs_on_cluster(
         batch_size: Images per model call.
         progress: Called as ``progress(done, total)`` over all tiles and windows, as batches finish.
         windows_per_task: Windows per worker task (rounded up to a multiple of ``batch_size``).
+        sink: Called with each batch's frame instead of collecting them (see above).
 
     Raises:
         RunError: The run cannot be used.
@@ -155,14 +172,15 @@ def predict_inputs_on_cluster(
             warnings.append(_skip(scene, exc))
             errors.append(exc)
             continue
-        grid = scene_grid(info, predictor.tile_size, stride or predictor.stride)
-        windows = np.array([g[2:] for g in grid], dtype="int64").reshape(-1, 4)
-        wins = [tuple(w) for w in windows.tolist()]
+        # one int64 row per window (48 bytes): a job holds a slice of it and gets its window list when submitted
+        grid = scene_grid_array(info, predictor.tile_size, stride or predictor.stride)
+        windows = grid[:, 2:]
         k = len(scenes)
         scenes.append((scene, info, grid, windows))
-        for a in range(0, len(wins), per_task):
-            chunk = wins[a : a + per_task]
-            jobs.append(_Job("scene", k, a, len(chunk), (str(Path(scene).resolve()), chunk, a, batch_size)))
+        for a in range(0, len(windows), per_task):
+            n = min(per_task, len(windows) - a)
+            args = (str(Path(scene).resolve()), stride or predictor.stride, a, n, batch_size)
+            jobs.append(_Job("scene", k, a, n, args))
     total = plan.total
     spool = Path(tempfile.mkdtemp(prefix="tlgeo-spool-"))
     try:
@@ -175,13 +193,19 @@ def predict_inputs_on_cluster(
             else:
                 what = f"{scenes[job.key][0]}: windows {job.start}–{job.start + job.count - 1}"
             warnings.append(f"{what}: could not be predicted ({reason})")
-        frames, tile_errors = _merge(predictor, spool, plan, scenes, names, warnings)
-        errors.extend(tile_errors)
+        frames, done, crs = [], set(), None
+        for frame in _merged(predictor, spool, scenes, names, warnings, errors):
+            done.update(frame["source"])
+            if sink is None:
+                frames.append(frame)
+                continue
+            crs = crs or frame.crs
+            sink(frame if frame.crs == crs else frame.to_crs(crs))  # as _concat reprojects onto the first
     finally:
         shutil.rmtree(spool, ignore_errors=True)
     if progress:
         progress(total, total)
-    if not frames:
+    if not frames and not done:
         if not errors and not failed:
             raise DataFileError("No raster files given", hint="Pass tiles, folders of tiles or scenes.")
         if not errors:
@@ -191,8 +215,7 @@ def predict_inputs_on_cluster(
                 hint="Check that every worker sees the run folder and the rasters at the same paths.",
             )
         raise _nothing_predicted(predictor, errors, "no input could be used")
-    merged = _concat(frames, predictor)
-    done = set(merged["source"])
+    merged = _concat(frames, predictor)  # no rows with a sink
     predicted = [Path(s[0]) for s in scenes if names[s[0]] in done]
     return PredictionResult(merged, warnings, predictor.run_id, predictor.targets, predicted)
 
@@ -249,38 +272,37 @@ def _take(it: Iterator[_Job], n: int) -> list[_Job]:
     return out
 
 
-def _merge(predictor: Predictor, spool: Path, plan, scenes, names, warnings: list[str]):
-    """Frames in :func:`tlgeo.predict.predict_inputs` order (tiles first, then scenes), from the spooled batches."""
+def _merged(
+    predictor: Predictor, spool: Path, scenes, names, warnings: list[str], errors: list[TlgeoError]
+) -> Iterator:
+    """Frames in :func:`tlgeo.predict.predict_inputs` order (tiles first, then scenes), one per spooled batch:
+    concatenated they are that function's frame. Reading one batch at a time, a caller that writes each frame and
+    drops it holds one batch, not the job. Warnings and errors are appended as they are found."""
     import pickle
 
-    frames, errors = [], []
-    tile_frames = []
     for path in sorted(spool.glob("tiles_*.pkl")):
         with open(path, "rb") as fh:
             frame, tile_warnings, tile_errors = pickle.load(fh)
         warnings.extend(tile_warnings)
         errors.extend(RasterError(text) for text in tile_errors)
-        if frame is not None:
-            tile_frames.append(frame)
-    if tile_frames:
-        frames.append(_concat(tile_frames, predictor))
+        if frame is not None and len(frame):
+            yield frame
     size = predictor.tile_size
     for k, (scene, info, grid, windows) in enumerate(scenes):
-        parts = sorted(spool.glob(f"scene_{k:06d}_*.pkl"))
-        index, probs = [], {t: [] for t in predictor.targets}
-        for path in parts:
-            with open(path, "rb") as fh:
-                idx, p = pickle.load(fh)
-            index.append(idx)
-            for t in probs:
-                probs[t].append(p[t])
+        parts = sorted(spool.glob(f"scene_{k:06d}_*.pkl"))  # by start window (zero-padded)
         if len(grid) == 1 and (info.width < size or info.height < size):
             warnings.append(
                 f"{scene}: {info.width} × {info.height} px is smaller than the run's tile size ({size} px); "
                 f"predicted as one tile resampled to {predictor.img_size} px"
             )
-        idx = np.concatenate(index) if index else np.empty(0, dtype="int64")
-        if not len(idx):
+        kept = 0
+        for path in parts:
+            with open(path, "rb") as fh:
+                idx, probs = pickle.load(fh)
+            if len(idx):
+                kept += len(idx)
+                yield scene_frame(predictor, names[scene], info, grid, windows, idx, probs)
+        if not kept:
             if parts:
                 exc = RasterError(
                     f"{scene} has no valid pixel in any of its {len(grid)} window(s) (all nodata)",
@@ -290,13 +312,9 @@ def _merge(predictor: Predictor, spool: Path, plan, scenes, names, warnings: lis
                 warnings.append(_skip(scene, exc))
                 errors.append(exc)
             continue
-        source = names[scene]
-        predicted_here = {t: np.concatenate(v) for t, v in probs.items()}
         read = sum(int(p.stem.rsplit("_", 1)[1]) for p in parts)  # windows read, empty ones included
-        if read - len(idx):
-            warnings.append(f"{scene}: {read - len(idx)} of {len(grid)} window(s) skipped: all nodata")
-        frames.append(scene_frame(predictor, source, info, grid, windows, idx, predicted_here))
-    return frames, errors
+        if read - kept:
+            warnings.append(f"{scene}: {read - kept} of {len(grid)} window(s) skipped: all nodata")
 
 
 def cluster_predictor(cluster: str, *, stream=None):
@@ -318,4 +336,5 @@ def cluster_predictor(cluster: str, *, stream=None):
             print(f"cluster {spec}: {worker_count(client)} worker(s)", file=stream or sys.stderr, flush=True)
             return predict_inputs_on_cluster(run, inputs, client=client, **kwargs)
 
+    predict.takes_sink = True  # run_predict streams the output files through ``sink=`` (bounded driver memory)
     return predict

@@ -21,7 +21,7 @@ from tlgeo.errors import (
 )
 from tlgeo.runs import Run
 from tlgeo.schema import source_names, window_footprints
-from tlgeo.tiles import RasterInfo, find_rasters, raster_info, read_tile, scene_windows
+from tlgeo.tiles import RasterInfo, find_rasters, raster_info, read_tile, scene_windows, window_offsets
 
 if TYPE_CHECKING:
     pass
@@ -207,6 +207,19 @@ def scene_grid(
     return scene_windows(info, tile_size, stride)
 
 
+def scene_grid_array(info: RasterInfo, tile_size: int, stride: int | None = None) -> np.ndarray:
+    """:func:`scene_grid` as an ``(n, 6)`` int64 array, same rows in the same order: 48 bytes a window and no
+    Python tuple per window (a country-sized plan on a cluster driver)."""
+    if info.width < tile_size or info.height < tile_size:
+        return np.array([[0, 0, 0, 0, info.width, info.height]], dtype="int64")
+    step = stride or tile_size
+    rows = np.asarray(window_offsets(info.height, tile_size, step), dtype="int64")
+    cols = np.asarray(window_offsets(info.width, tile_size, step), dtype="int64")
+    r, c = (a.ravel() for a in np.meshgrid(np.arange(len(rows)), np.arange(len(cols)), indexing="ij"))
+    size = np.full(r.size, tile_size, dtype="int64")
+    return np.stack([r, c, cols[c], rows[r], size, size], axis=1)
+
+
 def predict_scene(
     run: Run | Predictor | str | Path,
     path: str | Path,
@@ -349,7 +362,7 @@ def plan_inputs(predictor: Predictor, inputs: Iterable[str | Path], stride: int 
             continue
         if max(info.width, info.height) > SCENE_FACTOR * size:
             plan.scenes.append(path)
-            plan.windows[path] = len(scene_grid(info, size, stride or predictor.stride))
+            plan.windows[path] = len(scene_grid_array(info, size, stride or predictor.stride))
         else:
             plan.tiles.append(path)
             if min(info.width, info.height) < size:
