@@ -300,3 +300,17 @@ def test_landcover_pairs_differ_only_outside_the_visible_bands():
         rgb = (means.loc[a, ["b", "g", "r"]] - means.loc[b, ["b", "g", "r"]]).abs() / means.loc[a, ["b", "g", "r"]]
         assert (rgb < 0.12).all(), (a, b, rgb.to_dict())
         assert abs(means.loc[a, "nir"] - means.loc[b, "nir"]) / means.loc[a, "nir"] > 0.3
+
+
+def test_overwrite_never_replaces_a_users_own_task_folder(tmp_path):
+    """A folder named like a sample task with the user's own tlgeo.toml is not a generated sample: refused, kept."""
+    from tlgeo.errors import OutputExistsError
+    from tlgeo.sample import generate_sample_data
+
+    own = tmp_path / "roads"
+    own.mkdir()
+    (own / "tlgeo.toml").write_text('task = "roads"\n')
+    (own / "my_labels.csv").write_text("id\n1\n")
+    with pytest.raises(OutputExistsError, match="not a tlgeo sample folder"):
+        generate_sample_data(tmp_path, tasks=("roads",), overwrite=True)
+    assert sorted(p.name for p in own.iterdir()) == ["my_labels.csv", "tlgeo.toml"]
